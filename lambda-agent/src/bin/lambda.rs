@@ -1,0 +1,235 @@
+//! `lambda`: the user CLI of Lambda.
+//!
+//! ```text
+//! lambda get KEY
+//! lambda put KEY VALUE [--context CTX]      (or --file PATH instead of VALUE)
+//! lambda delete KEY [--context CTX]
+//! ```
+//!
+//! `--endpoint` (or `LAMBDA_ENDPOINT`) names the storage nodes, comma
+//! separated; `-o json` prints machine-readable output. Every data command
+//! goes through the SDK.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{Context as _, Result, bail};
+use base64::Engine as _;
+use clap::{Parser, Subcommand, ValueEnum};
+use lambda_agent::sdk::{Client, ClientConfig, Context, ReadResult, Sibling, WriteResult};
+use serde_json::json;
+
+#[derive(Parser, Debug)]
+#[command(name = "lambda", version, about = "Lambda user CLI")]
+struct Cli {
+    /// Storage node endpoints, comma separated.
+    #[arg(
+        long,
+        short,
+        env = "LAMBDA_ENDPOINT",
+        default_value = "http://127.0.0.1:7070",
+        value_delimiter = ',',
+        global = true
+    )]
+    endpoint: Vec<String>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Output::Table, global = true)]
+    output: Output,
+    /// Replicas (N) for this request.
+    #[arg(long, global = true)]
+    n: Option<u32>,
+    /// Read quorum (R).
+    #[arg(long, global = true)]
+    r: Option<u32>,
+    /// Write quorum (W).
+    #[arg(long, global = true)]
+    w: Option<u32>,
+    /// Request deadline in milliseconds.
+    #[arg(long, global = true)]
+    timeout_ms: Option<u32>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Read a key: every sibling and the causal context.
+    Get {
+        /// The key (UTF-8).
+        key: String,
+    },
+    /// Write a value. Pass the context of an earlier read to replace what it saw.
+    Put {
+        /// The key (UTF-8).
+        key: String,
+        /// The value (UTF-8); use --file for binary data.
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        value: Option<String>,
+        /// Read the value from this file.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Causal context from an earlier get or put.
+        #[arg(long, short)]
+        context: Option<String>,
+    },
+    /// Delete a key. Pass the context of an earlier read.
+    Delete {
+        /// The key (UTF-8).
+        key: String,
+        /// Causal context from an earlier get or put.
+        #[arg(long, short)]
+        context: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let mut cfg = ClientConfig::new(cli.endpoint.clone());
+    cfg.options.n = cli.n;
+    cfg.options.r = cli.r;
+    cfg.options.w = cli.w;
+    cfg.options.timeout_ms = cli.timeout_ms;
+    if let Some(ms) = cli.timeout_ms {
+        cfg.request_timeout = Duration::from_millis(u64::from(ms) + 1000);
+    }
+    let client = Client::connect(cfg).await?;
+    let parse_ctx = |c: &Option<String>| -> Result<Option<Context>> {
+        c.as_deref()
+            .map(Context::from_text)
+            .transpose()
+            .map_err(Into::into)
+    };
+    match &cli.command {
+        Command::Get { key } => {
+            let read = client.get(key.as_bytes()).await?;
+            print_read(key, &read, cli.output);
+        }
+        Command::Put {
+            key,
+            value,
+            file,
+            context,
+        } => {
+            let bytes = match (value, file) {
+                (Some(v), None) => v.clone().into_bytes(),
+                (None, Some(f)) => {
+                    std::fs::read(f).with_context(|| format!("reading {}", f.display()))?
+                }
+                _ => bail!("give the value either as an argument or with --file"),
+            };
+            let w = client
+                .put(key.as_bytes(), bytes, parse_ctx(context)?.as_ref())
+                .await?;
+            print_write("put", key, &w, cli.output);
+        }
+        Command::Delete { key, context } => {
+            let w = client
+                .delete(key.as_bytes(), parse_ctx(context)?.as_ref())
+                .await?;
+            print_write("deleted", key, &w, cli.output);
+        }
+    }
+    Ok(())
+}
+
+fn show_value(v: &[u8]) -> String {
+    match std::str::from_utf8(v) {
+        Ok(s) if !s.chars().any(char::is_control) => format!("{s:?}"),
+        _ => format!("0x{}", hex::encode(v)),
+    }
+}
+
+fn show_time(ms: i64) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn sibling_json(s: &Sibling) -> serde_json::Value {
+    json!({
+        "value": std::str::from_utf8(&s.value).ok(),
+        "value_base64": base64::engine::general_purpose::STANDARD.encode(&s.value),
+        "timestamp_ms": s.timestamp_ms,
+        "actor": s.actor,
+        "counter": s.counter,
+    })
+}
+
+fn print_siblings(siblings: &[Sibling]) {
+    for (i, s) in siblings.iter().enumerate() {
+        println!(
+            "  #{}  {}  (written {} by {}:{})",
+            i + 1,
+            show_value(&s.value),
+            show_time(s.timestamp_ms),
+            s.actor,
+            s.counter
+        );
+    }
+}
+
+fn print_read(key: &str, r: &ReadResult, output: Output) {
+    if output == Output::Json {
+        let v = json!({
+            "key": key,
+            "found": r.found,
+            "siblings": r.siblings.iter().map(sibling_json).collect::<Vec<_>>(),
+            "context": r.context.to_text(),
+        });
+        println!("{v}");
+        return;
+    }
+    match r.siblings.len() {
+        0 => println!("{key}: not found"),
+        1 => println!("{key}: 1 value"),
+        n => println!("{key}: {n} siblings (concurrent values; put with the context to resolve)"),
+    }
+    print_siblings(&r.siblings);
+    if !r.context.is_empty() {
+        println!("context: {}", r.context.to_text());
+    }
+}
+
+fn print_write(what: &str, key: &str, w: &WriteResult, output: Output) {
+    if output == Output::Json {
+        let v = json!({
+            "key": key,
+            "siblings": w.siblings.iter().map(sibling_json).collect::<Vec<_>>(),
+            "context": w.context.to_text(),
+        });
+        println!("{v}");
+        return;
+    }
+    match w.siblings.len() {
+        0 | 1 => println!("{what} {key}"),
+        n => println!("{what} {key}: now {n} siblings"),
+    }
+    if w.siblings.len() > 1 {
+        print_siblings(&w.siblings);
+    }
+    println!("context: {}", w.context.to_text());
+}

@@ -1,0 +1,73 @@
+//! Typed errors of the SDK.
+
+/// What went wrong with a request.
+#[derive(Debug, thiserror::Error)]
+pub enum SdkError {
+    /// An endpoint address is not a valid URI.
+    #[error("invalid endpoint {endpoint}: {reason}")]
+    InvalidEndpoint {
+        /// The endpoint as given.
+        endpoint: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// No endpoint was given.
+    #[error("no endpoints configured")]
+    NoEndpoints,
+    /// The node refused the request's content (key, value, context, options).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// Not enough replicas answered, or the node refuses writes.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// The node is overloaded; retry later.
+    #[error("overloaded: {0}")]
+    Overloaded(String),
+    /// The deadline passed.
+    #[error("deadline exceeded: {0}")]
+    Timeout(String),
+    /// Stored data is corrupt on the node.
+    #[error("data loss: {0}")]
+    DataLoss(String),
+    /// The caller is not allowed (authentication or funds).
+    #[error("permission denied: {0}")]
+    PermissionDenied(String),
+    /// Any other status the node returned.
+    #[error("{code:?}: {message}")]
+    Status {
+        /// The gRPC code.
+        code: tonic::Code,
+        /// The message.
+        message: String,
+    },
+}
+
+impl From<tonic::Status> for SdkError {
+    fn from(s: tonic::Status) -> Self {
+        let message = s.message().to_string();
+        match s.code() {
+            tonic::Code::InvalidArgument | tonic::Code::OutOfRange => {
+                Self::InvalidArgument(message)
+            }
+            tonic::Code::Unavailable => Self::Unavailable(message),
+            tonic::Code::ResourceExhausted => Self::Overloaded(message),
+            tonic::Code::DeadlineExceeded => Self::Timeout(message),
+            tonic::Code::DataLoss => Self::DataLoss(message),
+            tonic::Code::PermissionDenied | tonic::Code::Unauthenticated => {
+                Self::PermissionDenied(message)
+            }
+            code => Self::Status { code, message },
+        }
+    }
+}
+
+impl SdkError {
+    /// True when the same request may succeed if retried (possibly against
+    /// another node).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            Self::Unavailable(_) | Self::Overloaded(_) | Self::Timeout(_)
+        )
+    }
+}

@@ -1,0 +1,8 @@
+//! The node's outside interface: the public KV gRPC service and the
+//! backends that serve it.
+
+pub mod backend;
+pub mod kv_service;
+
+pub use backend::{KvBackend, LocalBackend};
+pub use kv_service::KvService;

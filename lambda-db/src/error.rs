@@ -1,0 +1,99 @@
+//! The node's error type and its mapping to gRPC status codes.
+//!
+//! Every error a client can cause or meet has its own variant with a message
+//! that names the problem (and the limit, for limits). [`Error`] converts into
+//! `tonic::Status` at the API edge: bad input is INVALID_ARGUMENT, a node that
+//! cannot persist is UNAVAILABLE, a corrupt record is DATA_LOSS.
+
+use crate::storage::StorageError;
+use crate::version::codec::DecodeError;
+
+/// Errors of the storage node.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// The key is empty.
+    #[error("key is empty")]
+    EmptyKey,
+    /// The key is over `limits.max_key_bytes`.
+    #[error("key is {len} bytes, over the limit of {limit} bytes (limits.max_key_bytes)")]
+    KeyTooLarge {
+        /// Key length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The value is over `limits.max_value_bytes`.
+    #[error("value is {len} bytes, over the limit of {limit} bytes (limits.max_value_bytes)")]
+    ValueTooLarge {
+        /// Value length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A batch has more operations than `limits.max_batch_ops`.
+    #[error("batch has {count} operations, over the limit of {limit} (limits.max_batch_ops)")]
+    BatchTooLarge {
+        /// Operations in the batch.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A batch entry has no operation set.
+    #[error("batch operation {index} is empty")]
+    EmptyOperation {
+        /// Position in the batch.
+        index: usize,
+    },
+    /// The causal context does not decode.
+    #[error("invalid causal context: {0}")]
+    BadContext(DecodeError),
+    /// A request option is out of its bounds.
+    #[error("invalid request option: {0}")]
+    BadOption(String),
+    /// The node refuses writes because its storage failed earlier.
+    #[error("node refuses writes since a storage failure: {0}")]
+    WritesRefused(String),
+    /// The storage engine failed.
+    #[error("{0}")]
+    Storage(#[from] StorageError),
+    /// A stored record does not decode.
+    #[error("stored record of key {key} is corrupt: {source}")]
+    Corrupt {
+        /// The key, hex-encoded.
+        key: String,
+        /// What is wrong with it.
+        source: DecodeError,
+    },
+    /// The data directory belongs to a cluster with another layout.
+    #[error("data directory mismatch: {0}")]
+    Layout(String),
+    /// The request's deadline passed.
+    #[error("deadline of {0} ms exceeded")]
+    Timeout(u64),
+    /// The node is shutting down or an internal task failed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<Error> for tonic::Status {
+    fn from(e: Error) -> Self {
+        let msg = e.to_string();
+        match e {
+            Error::EmptyKey
+            | Error::KeyTooLarge { .. }
+            | Error::ValueTooLarge { .. }
+            | Error::BatchTooLarge { .. }
+            | Error::EmptyOperation { .. }
+            | Error::BadContext(_)
+            | Error::BadOption(_) => tonic::Status::invalid_argument(msg),
+            Error::WritesRefused(_) | Error::Storage(_) => tonic::Status::unavailable(msg),
+            Error::Corrupt { .. } => tonic::Status::data_loss(msg),
+            Error::Timeout(_) => tonic::Status::deadline_exceeded(msg),
+            Error::Layout(_) => tonic::Status::failed_precondition(msg),
+            Error::Internal(_) => tonic::Status::internal(msg),
+        }
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,27 @@
+//! The Lambda storage node.
+//!
+//! Layers, bottom up (each module's own docs say more):
+//!
+//! - [`storage`]: the engine interface, RocksDB and in-memory engines.
+//! - [`version`]: version vectors, dots, sibling-keeping objects, encodings.
+//! - [`keyspace`]: key → partition, and the on-disk key layout.
+//! - [`store`]: the node's local versioned store (read-modify-write under
+//!   key locks, actor id, write fence).
+//! - [`request`]: validation of keys, values and per-request options.
+//! - [`api`]: the public KV gRPC service and the backends that serve it.
+//! - [`server`], [`node`]: the gRPC server and assembling a running node.
+//! - [`config`], [`error`]: configuration and the typed error.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod keyspace;
+pub mod node;
+pub mod request;
+pub mod server;
+pub mod storage;
+pub mod store;
+pub mod version;
+
+pub use error::{Error, Result};

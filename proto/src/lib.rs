@@ -1,0 +1,26 @@
+//! Generated gRPC and message types of every Lambda service.
+//!
+//! Each protobuf package is a module here, versioned the way its package is
+//! (`lambda.kv.v1` → [`kv::v1`]). [`FILE_DESCRIPTOR_SET`] holds the compiled
+//! descriptors of all of them; servers hand it to `tonic-reflection` so tools
+//! such as `grpcurl` can list and call the services without `.proto` files.
+#![allow(missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]
+
+/// The encoded `FileDescriptorSet` of every Lambda protobuf package.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("lambda_descriptor");
+
+/// The public key-value API (`lambda.kv.v1`).
+pub mod kv {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("lambda.kv.v1");
+    }
+}
+
+/// Stored object and causal-context encodings (`lambda.storage.v1`).
+pub mod storage {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("lambda.storage.v1");
+    }
+}
