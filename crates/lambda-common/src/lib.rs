@@ -4,9 +4,13 @@
 //!   layered over each daemon's embedded defaults.
 //! - [`telemetry`]: `tracing` set-up, levels from the environment, JSON on
 //!   request.
+//! - [`keys`]: ed25519 keys and signatures tagged with their algorithm, and
+//!   account addresses.
 //! - [`shutdown`]: a token that SIGINT/SIGTERM cancel, for graceful shutdown of
 //!   servers and background workers.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod config;
+pub mod keys;
 pub mod shutdown;
 pub mod telemetry;
