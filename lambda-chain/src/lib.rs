@@ -2,4 +2,8 @@
 //! pledges, the membership of every epoch, usage settlement and PDP audit
 //! results.
 //!
-//! Nothing is implemented here yet; see the chain issue and `ARCHITECTURE.md`.
+//! - [`types`]: hashes, validator sets, signed votes and proposals, commit
+//!   certificates, double-sign evidence — shared by consensus and state.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod types;

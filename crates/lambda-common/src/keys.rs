@@ -248,6 +248,23 @@ impl Signature {
     }
 }
 
+impl fmt::Display for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.algorithm.name(), hex::encode(self.bytes))
+    }
+}
+
+impl FromStr for Signature {
+    type Err = KeyError;
+    fn from_str(s: &str) -> Result<Self, KeyError> {
+        let (algorithm, bytes) = split_text(s, "signature")?;
+        Ok(Self {
+            algorithm,
+            bytes: fixed::<64>(&bytes, "signature")?,
+        })
+    }
+}
+
 impl fmt::Debug for Signature {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -405,6 +422,7 @@ macro_rules! serde_as_text {
 
 serde_as_text!(PublicKey);
 serde_as_text!(Address);
+serde_as_text!(Signature);
 
 #[cfg(test)]
 mod tests {
@@ -422,6 +440,7 @@ mod tests {
         assert_eq!(pk.to_string().parse::<PublicKey>().unwrap(), pk);
         assert!(pk.to_string().starts_with("ed25519:"));
         assert_eq!(Signature::from_bytes(&sig.to_bytes()).unwrap(), sig);
+        assert_eq!(sig.to_string().parse::<Signature>().unwrap(), sig);
         assert_eq!(k.to_text().parse::<SigningKey>().unwrap().public(), pk);
         assert_eq!(
             pk.address().to_string().parse::<Address>().unwrap(),
