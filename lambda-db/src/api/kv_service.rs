@@ -189,3 +189,113 @@ impl pb::kv_server::Kv for KvService {
         Ok(Response::new(pb::BatchResponse { results }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::LocalBackend;
+    use crate::keyspace::Keyspace;
+    use crate::storage::MemoryEngine;
+    use crate::store::LocalStore;
+    use lambda_proto::kv::v1::kv_server::Kv;
+    use proptest::prelude::*;
+    use prost::Message;
+
+    fn service() -> (KvService, Arc<MemoryEngine>) {
+        let engine = Arc::new(MemoryEngine::new());
+        let store = LocalStore::open(engine.clone(), Keyspace::new(16).unwrap()).unwrap();
+        let backend = Arc::new(LocalBackend::new(Arc::new(store)));
+        let svc = KvService::new(
+            backend,
+            LimitsConfig {
+                max_key_bytes: 32,
+                max_value_bytes: 64,
+                max_batch_ops: 4,
+                ..Default::default()
+            },
+            ReplicationConfig::default(),
+        );
+        (svc, engine)
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn disk_failure_refuses_writes_with_unavailable() {
+        runtime().block_on(async {
+            let (svc, engine) = service();
+            let put = |v: &str| pb::PutRequest {
+                key: b"k".to_vec(),
+                value: v.as_bytes().to_vec(),
+                ..Default::default()
+            };
+            svc.put(Request::new(put("a"))).await.unwrap();
+            engine.fail_writes(true);
+            let e = svc.put(Request::new(put("b"))).await.unwrap_err();
+            assert_eq!(e.code(), tonic::Code::Unavailable);
+            engine.fail_writes(false);
+            let e = svc.put(Request::new(put("c"))).await.unwrap_err();
+            assert_eq!(e.code(), tonic::Code::Unavailable);
+            assert!(e.message().contains("refuses writes"), "{}", e.message());
+            // Reads still work and show only what was acknowledged.
+            let r = svc
+                .get(Request::new(pb::GetRequest {
+                    key: b"k".to_vec(),
+                    options: None,
+                }))
+                .await
+                .unwrap()
+                .into_inner();
+            assert_eq!(r.siblings.len(), 1);
+            assert_eq!(r.siblings[0].value, b"a");
+        });
+    }
+
+    #[test]
+    fn batch_over_the_limit_is_refused_whole() {
+        runtime().block_on(async {
+            let (svc, _) = service();
+            let ops = vec![pb::Operation::default(); 5];
+            let e = svc
+                .batch(Request::new(pb::BatchRequest { operations: ops }))
+                .await
+                .unwrap_err();
+            assert_eq!(e.code(), tonic::Code::InvalidArgument);
+            assert!(e.message().contains("max_batch_ops"), "{}", e.message());
+        });
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Random bytes as any request: decoding fails cleanly, or the
+        /// decoded request is served or refused with a precise status.
+        #[test]
+        fn random_request_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let rt = runtime();
+            let (svc, _) = service();
+            rt.block_on(async {
+                if let Ok(req) = pb::PutRequest::decode(bytes.as_slice()) {
+                    if let Err(e) = svc.put(Request::new(req)).await {
+                        assert!(!e.message().is_empty());
+                        assert_ne!(e.code(), tonic::Code::Internal);
+                    }
+                }
+                if let Ok(req) = pb::GetRequest::decode(bytes.as_slice()) {
+                    let _ = svc.get(Request::new(req)).await;
+                }
+                if let Ok(req) = pb::DeleteRequest::decode(bytes.as_slice()) {
+                    let _ = svc.delete(Request::new(req)).await;
+                }
+                if let Ok(req) = pb::BatchRequest::decode(bytes.as_slice()) {
+                    let _ = svc.batch(Request::new(req)).await;
+                }
+            });
+        }
+    }
+}
