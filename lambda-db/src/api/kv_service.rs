@@ -280,11 +280,11 @@ mod tests {
             let rt = runtime();
             let (svc, _) = service();
             rt.block_on(async {
-                if let Ok(req) = pb::PutRequest::decode(bytes.as_slice()) {
-                    if let Err(e) = svc.put(Request::new(req)).await {
-                        assert!(!e.message().is_empty());
-                        assert_ne!(e.code(), tonic::Code::Internal);
-                    }
+                if let Ok(req) = pb::PutRequest::decode(bytes.as_slice())
+                    && let Err(e) = svc.put(Request::new(req)).await
+                {
+                    assert!(!e.message().is_empty());
+                    assert_ne!(e.code(), tonic::Code::Internal);
                 }
                 if let Ok(req) = pb::GetRequest::decode(bytes.as_slice()) {
                     let _ = svc.get(Request::new(req)).await;
