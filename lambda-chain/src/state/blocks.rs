@@ -143,6 +143,32 @@ impl ChainState {
         })
     }
 
+    /// The execution cached for a block with this header, if any. The cache
+    /// is keyed by the header hash, so the body must be checked against the
+    /// header first: its transactions against the tx root, its last commit
+    /// against the last-commit digest (both collision resistant).
+    fn cached_for(&self, block: &Block) -> Result<Option<Arc<Executed>>, BlockError> {
+        let Some(executed) = self.cached(&block.hash()) else {
+            return Ok(None);
+        };
+        let expected = tx_root(&block.txs);
+        if block.header.tx_root != expected {
+            return Err(BlockError::WrongTxRoot {
+                expected,
+                got: block.header.tx_root,
+            });
+        }
+        if block.last_commit.as_ref().map(CommitCertificate::digest)
+            != block.header.last_commit_hash
+        {
+            return Err(match block.last_commit {
+                None => BlockError::LastCommitPresence("is missing"),
+                Some(_) => BlockError::LastCommitDigest,
+            });
+        }
+        Ok(Some(executed))
+    }
+
     fn cached(&self, hash: &Hash) -> Option<Arc<Executed>> {
         self.cache
             .lock()
@@ -268,10 +294,9 @@ impl ChainState {
             }
             .into());
         }
-        let hash = block.hash();
-        if self.cached(&hash).is_none() {
+        if self.cached_for(&block)?.is_none() {
             let executed = self.execute(&block)?;
-            self.remember(hash, Arc::new(executed));
+            self.remember(block.hash(), Arc::new(executed));
         }
         Ok(block)
     }
@@ -298,7 +323,7 @@ impl ChainState {
         let set = self.validators_at(height)?;
         cert.verify(self.chain_id(), &set)
             .map_err(BlockError::CertificateInvalid)?;
-        let executed = match self.cached(&hash) {
+        let executed = match self.cached_for(block)? {
             Some(e) => e,
             None => Arc::new(self.execute(block)?),
         };
