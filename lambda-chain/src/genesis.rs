@@ -272,6 +272,55 @@ mod tests {
     }
 
     #[test]
+    fn a_complete_file_parses() {
+        let text = format!(
+            r#"
+chain_id = "lambda-devnet"
+genesis_time_ms = 1700000000000
+
+[params]
+epoch_length = 20
+max_block_bytes = 32000000
+max_tx_bytes = 1048576
+max_future_ms = 30000
+min_fee = 1
+min_node_stake = 1000
+price_per_request = 1
+price_per_mib = 10
+pdp_fail_slash_bps = 100
+offline_slash_bps = 50
+double_sign_slash_bps = 10000
+fisherman_reward_bps = 1000
+evidence_max_age_blocks = 10000
+
+[[accounts]]
+address = "{addr}"
+balance = 1000000
+
+[[validators]]
+public_key = "{val}"
+stake = 100
+
+[[storage_nodes]]
+owner = "{addr}"
+public_key = "{node}"
+endpoint = "127.0.0.1:7100"
+capacity_bytes = 1000000000
+bandwidth_bps = 100000000
+zone = "z1"
+stake = 1000
+"#,
+            addr = SigningKey::from_seed([9; 32]).public().address(),
+            val = SigningKey::from_seed([1; 32]).public(),
+            node = SigningKey::from_seed([2; 32]).public(),
+        );
+        let g = Genesis::from_toml(&text).unwrap();
+        assert_eq!(g.params.epoch_length, 20);
+        assert_eq!(g.storage_nodes.len(), 1);
+        assert_eq!(g.validator_set().unwrap().total_power(), 100);
+    }
+
+    #[test]
     fn rules_name_the_field() {
         let mut g = sample();
         g.chain_id = "bad id".into();

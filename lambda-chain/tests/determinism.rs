@@ -143,6 +143,15 @@ impl Gen<'_> {
                     epoch,
                 }),
             ),
+            _ => return self.make_billing(op),
+        })
+    }
+
+    fn make_billing(&mut self, op: &Op) -> Option<Vec<u8>> {
+        let k = &self.h.keys;
+        let (users, nodes, vals) = (k.users.clone(), k.nodes.clone(), k.validators.clone());
+        let epoch = self.h.epoch();
+        Some(match op {
             Op::Usage {
                 coordinator,
                 client,
@@ -204,7 +213,7 @@ impl Gen<'_> {
                 )
             }
             Op::Garbage(b) => b.clone(),
-            Op::EndBlock => return None,
+            _ => return None,
         })
     }
 }

@@ -56,6 +56,16 @@ fn fisherman_slashes_the_double_signer_and_is_rewarded() {
         TxError::InvalidEvidence(TypesError::BadSignature { .. })
     ));
 
+    // The double signer cannot collect the reward itself.
+    let me = h.keys.validators[3].clone();
+    assert!(matches!(
+        h.reject(h.tx(&me, TxKind::SlashDoubleSign(evidence(&h, 3, 1)))),
+        TxError::InvalidField {
+            field: "slash_double_sign",
+            ..
+        }
+    ));
+
     h.ok(h.tx(&fisherman, TxKind::SlashDoubleSign(evidence(&h, 3, 1))));
     let rec = h.state.validator(&culprit).unwrap().unwrap();
     assert_eq!((rec.stake, rec.status), (50, ValidatorStatus::Removed));

@@ -12,8 +12,17 @@ use super::{BuiltBlock, CACHE_ENTRIES, ChainState, Executed, Tip, commitment, st
 use crate::block::{Block, BlockHeader, tx_overhead, tx_root};
 use crate::codec::encode_commit;
 use crate::error::{BlockError, ChainError};
-use crate::tx::Tx;
+use crate::tx::{Tx, TxError};
 use crate::types::{CommitCertificate, Hash, Height, ValidatorSet};
+
+/// Transactions packed into a block being built.
+#[derive(Default)]
+struct Packed {
+    txs: Vec<Vec<u8>>,
+    tx_hashes: Vec<Hash>,
+    dropped: Vec<(Hash, TxError)>,
+    deferred: usize,
+}
 
 impl ChainState {
     fn check_last_commit(
@@ -188,6 +197,37 @@ impl ChainState {
         cache.push((hash, executed));
     }
 
+    /// Executes candidates in order into `ex`, keeping the valid ones that
+    /// fit in `max_block_bytes` after `base` bytes of header and commit.
+    fn pack(
+        &self,
+        ex: &mut Executor<'_>,
+        candidates: &[Tx],
+        base: usize,
+    ) -> Result<Packed, ChainError> {
+        let limit = usize::try_from(self.params().max_block_bytes).unwrap_or(usize::MAX);
+        let mut size = base;
+        let mut p = Packed::default();
+        for tx in candidates {
+            let bytes = tx.encode();
+            let add = tx_overhead(bytes.len());
+            if size + add > limit {
+                p.deferred += 1;
+                continue;
+            }
+            match ex.apply(&bytes) {
+                Ok(v) => {
+                    size += add;
+                    p.tx_hashes.push(v.hash);
+                    p.txs.push(bytes);
+                }
+                Err(ExecError::Tx(reason)) => p.dropped.push((Hash::digest(&bytes), reason)),
+                Err(ExecError::Fatal(e)) => return Err(e),
+            }
+        }
+        Ok(p)
+    }
+
     /// Builds the block of `height` (the next one) proposed by `proposer` at
     /// `time_ms`: executes `candidates` in order, drops the invalid ones,
     /// leaves out those that would pass `max_block_bytes`, and fills in the
@@ -227,27 +267,15 @@ impl ChainState {
             txs: Vec::new(),
             last_commit,
         };
-        let limit = usize::try_from(self.params().max_block_bytes).unwrap_or(usize::MAX);
-        let mut size = block.encode().len();
         let mut ex = Executor::new(&self.store, self.block_ctx(height, proposer, set));
-        let (mut tx_hashes, mut dropped, mut deferred) = (Vec::new(), Vec::new(), 0);
-        for tx in candidates {
-            let bytes = tx.encode();
-            let add = tx_overhead(bytes.len());
-            if size + add > limit {
-                deferred += 1;
-                continue;
-            }
-            match ex.apply(&bytes) {
-                Ok(v) => {
-                    size += add;
-                    tx_hashes.push(v.hash);
-                    block.txs.push(bytes);
-                }
-                Err(ExecError::Tx(reason)) => dropped.push((Hash::digest(&bytes), reason)),
-                Err(ExecError::Fatal(e)) => return Err(e),
-            }
-        }
+        let packed = self.pack(&mut ex, candidates, block.encode().len())?;
+        let Packed {
+            txs,
+            tx_hashes,
+            dropped,
+            deferred,
+        } = packed;
+        block.txs = txs;
         let diff = ex.finish()?;
         let update = commitment::compute(&self.store, &self.buckets, &diff)?;
         header.tx_root = tx_root(&block.txs);

@@ -28,8 +28,8 @@ use crate::state::records::{
     Contract, ContractStatus, EpochValidators, EvidenceRecord, NodeStatus, PdpRecord,
     ValidatorRecord, ValidatorStatus,
 };
-use crate::tx::TxError;
 use crate::tx::kind::PdpResult;
+use crate::tx::{NodeId, TxError};
 use crate::types::DoubleSignEvidence;
 
 fn check_pdp_epoch(ex: &Executor<'_>, epoch: u64) -> Result<(), ExecError> {
@@ -87,7 +87,6 @@ pub(super) fn pdp_result(
         let reason = format!("already has {count} PDP results for epoch {}", r.epoch);
         return Err(contract_error(&contract, reason));
     }
-    let mut node = ex.node(&r.node)?;
     let mut record = PdpRecord {
         contract: r.contract,
         node: r.node,
@@ -99,29 +98,47 @@ pub(super) fn pdp_result(
         slashed: 0,
     };
     if r.passed {
-        let per_cycle = billing::cycle_payment(
-            contract.total_amount,
-            1,
-            contract.size_bytes,
-            contract.duration_epochs,
-            contract.size_bytes,
-        );
-        let left = contract.total_amount.saturating_sub(contract.paid_amount);
-        record.payment = (per_cycle / u64::from(contract.replicas.max(1))).min(left);
-        contract.paid_amount += record.payment;
-        accounts::credit(ex, &node.owner, record.payment)?;
-        ex.put(keys::contract(&r.contract), &contract)?;
+        record.payment = pay_cycle(ex, &mut contract, &r.node)?;
     } else {
-        record.slashed = share(node.stake, ex.ctx.params.pdp_fail_slash_bps);
-        node.stake -= record.slashed;
-        if node.status == NodeStatus::Member && node.stake < ex.ctx.params.min_node_stake {
-            node.status = NodeStatus::Slashed;
-            node.status_height = ex.ctx.height;
-        }
-        ex.put(keys::node(&r.node), &node)?;
+        record.slashed = slash_node(ex, &r.node)?;
     }
     ex.put(count_key, &(count + 1))?;
     ex.put(key, &record)
+}
+
+/// Pays one replica's share of a cycle to the node's owner; returns it.
+fn pay_cycle(
+    ex: &mut Executor<'_>,
+    contract: &mut Contract,
+    node: &NodeId,
+) -> Result<u64, ExecError> {
+    let owner = ex.node(node)?.owner;
+    let per_cycle = billing::cycle_payment(
+        contract.total_amount,
+        1,
+        contract.size_bytes,
+        contract.duration_epochs,
+        contract.size_bytes,
+    );
+    let left = contract.total_amount.saturating_sub(contract.paid_amount);
+    let payment = (per_cycle / u64::from(contract.replicas.max(1))).min(left);
+    contract.paid_amount += payment;
+    accounts::credit(ex, &owner, payment)?;
+    ex.put(keys::contract(&contract.id), contract)?;
+    Ok(payment)
+}
+
+/// Burns `pdp_fail_slash_bps` of a node's stake; returns the amount.
+fn slash_node(ex: &mut Executor<'_>, id: &NodeId) -> Result<u64, ExecError> {
+    let mut node = ex.node(id)?;
+    let slashed = share(node.stake, ex.ctx.params.pdp_fail_slash_bps);
+    node.stake -= slashed;
+    if node.status == NodeStatus::Member && node.stake < ex.ctx.params.min_node_stake {
+        node.status = NodeStatus::Slashed;
+        node.status_height = ex.ctx.height;
+    }
+    ex.put(keys::node(id), &node)?;
+    Ok(slashed)
 }
 
 pub(super) fn double_sign(
@@ -148,6 +165,13 @@ pub(super) fn double_sign(
     let culprit = e
         .verify(&ex.ctx.chain_id, &set)
         .map_err(TxError::InvalidEvidence)?;
+    if culprit == *fisherman {
+        return Err(TxError::InvalidField {
+            field: "slash_double_sign",
+            reason: "a validator cannot collect the reward for its own double sign".into(),
+        }
+        .into());
+    }
     let vkey = keys::validator(&culprit);
     let mut rec: ValidatorRecord = ex
         .get(&vkey, "validator")?

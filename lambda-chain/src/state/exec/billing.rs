@@ -21,9 +21,9 @@ use sha2::{Digest, Sha256};
 
 use super::{ExecError, Executor, accounts};
 use crate::state::keys;
-use crate::state::records::{Contract, ContractStatus, UsageRecord};
-use crate::tx::TxError;
+use crate::state::records::{Contract, ContractStatus, Membership, UsageRecord};
 use crate::tx::kind::{RegisterContract, UsageSettlement};
+use crate::tx::{NodeId, TxError};
 use crate::types::Hash;
 
 /// The whitepaper's payment per cycle: `total × cycle × current size /
@@ -64,6 +64,33 @@ fn usage_price(requests: u64, bytes: u64, per_request: u64, per_mib: u64) -> Res
     u64::try_from(v).map_err(|_| TxError::Overflow("usage price"))
 }
 
+/// Each serving node's charge and the total; every node must be a member.
+fn price_statement(
+    ex: &Executor<'_>,
+    membership: &Membership,
+    u: &UsageSettlement,
+) -> Result<(Vec<(NodeId, u64)>, u64), ExecError> {
+    let p = &ex.ctx.params;
+    let mut charges = Vec::with_capacity(u.statement.entries.len());
+    let mut total: u64 = 0;
+    for e in &u.statement.entries {
+        if !membership.contains(&e.node) {
+            return Err(TxError::NotMember {
+                role: "serving node",
+                node: e.node,
+                epoch: u.statement.epoch,
+            }
+            .into());
+        }
+        let amount = usage_price(e.requests, e.bytes, p.price_per_request, p.price_per_mib)?;
+        total = total
+            .checked_add(amount)
+            .ok_or(TxError::Overflow("usage total"))?;
+        charges.push((e.node, amount));
+    }
+    Ok((charges, total))
+}
+
 pub(super) fn settle_usage(
     ex: &mut Executor<'_>,
     coordinator: &Address,
@@ -95,24 +122,7 @@ pub(super) fn settle_usage(
         ))
         .into());
     }
-    let p = &ex.ctx.params;
-    let mut charges = Vec::with_capacity(u.statement.entries.len());
-    let mut total: u64 = 0;
-    for e in &u.statement.entries {
-        if !membership.contains(&e.node) {
-            return Err(TxError::NotMember {
-                role: "serving node",
-                node: e.node,
-                epoch,
-            }
-            .into());
-        }
-        let amount = usage_price(e.requests, e.bytes, p.price_per_request, p.price_per_mib)?;
-        total = total
-            .checked_add(amount)
-            .ok_or(TxError::Overflow("usage total"))?;
-        charges.push((e.node, amount));
-    }
+    let (charges, total) = price_statement(ex, &membership, u)?;
     let have = ex.account(&client)?.balance;
     if have < total {
         return Err(TxError::ClientInsufficientFunds {
