@@ -320,6 +320,14 @@ stake = 1000
         assert_eq!(g.validator_set().unwrap().total_power(), 100);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn random_text_is_refused_without_panic(s in ".{0,200}") {
+            proptest::prop_assert!(Genesis::from_toml(&s).is_err());
+            proptest::prop_assert!(Genesis::from_json(&s).is_err());
+        }
+    }
+
     #[test]
     fn rules_name_the_field() {
         let mut g = sample();

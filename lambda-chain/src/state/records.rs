@@ -306,3 +306,53 @@ pub struct EvidenceRecord {
     /// Height of the block that included it.
     pub height: Height,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_common::keys::SigningKey;
+    use proptest::prelude::*;
+
+    fn node() -> StorageNode {
+        let k = SigningKey::from_seed([4; 32]);
+        StorageNode {
+            id: k.public().address(),
+            owner: Address::default(),
+            public_key: k.public(),
+            endpoint: "e".into(),
+            capacity_bytes: 1,
+            bandwidth_bps: 2,
+            zone: "z".into(),
+            stake: 3,
+            status: NodeStatus::Offline,
+            pledged_height: 4,
+            status_height: 5,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_trailing_bytes() {
+        let n = node();
+        let mut b = encode(&n).unwrap();
+        assert_eq!(decode::<StorageNode>(&b, "storage node").unwrap(), n);
+        b.push(0);
+        assert!(matches!(
+            decode::<StorageNode>(&b, "storage node"),
+            Err(ChainError::Corrupt {
+                what: "storage node",
+                ..
+            })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_are_corruption_not_panics(b in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = decode::<StorageNode>(&b, "storage node");
+            let _ = decode::<Contract>(&b, "contract");
+            let _ = decode::<EpochValidators>(&b, "validators").map(|v| v.to_set());
+            let _ = decode::<Membership>(&b, "membership");
+            let _ = decode::<Account>(&b, "account");
+        }
+    }
+}
