@@ -174,3 +174,23 @@ fn membership_changes_only_at_epoch_boundaries() {
         next.members
     );
 }
+
+#[test]
+fn challenge_seeds_come_from_the_certificate_opening_each_epoch() {
+    let mut h = Harness::new(3);
+    assert_eq!(
+        h.state.challenge_seed(0).unwrap(),
+        Some(h.state.genesis_hash())
+    );
+    h.finish_epoch();
+    assert_eq!(
+        h.state.challenge_seed(1).unwrap(),
+        None,
+        "not committed yet"
+    );
+    h.commit(&[]);
+    let first = h.state.block(4).unwrap().unwrap();
+    let cert = first.last_commit.unwrap();
+    assert_eq!(cert.height, 3);
+    assert_eq!(h.state.challenge_seed(1).unwrap(), Some(cert.digest()));
+}

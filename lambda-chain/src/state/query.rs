@@ -127,6 +127,24 @@ impl ChainState {
         Ok(Some((h, i)))
     }
 
+    /// The PDP challenge seed of `epoch`: the digest of the commit
+    /// certificate carried by the epoch's first block (it certifies the
+    /// previous epoch's last block, is fixed on chain and chosen by no single
+    /// proposer); the genesis hash for epoch 0. None until that block is
+    /// committed.
+    pub fn challenge_seed(&self, epoch: u64) -> Result<Option<Hash>, ChainError> {
+        if epoch == 0 {
+            return Ok(Some(self.genesis_hash()));
+        }
+        let first = epoch
+            .saturating_mul(self.params().epoch_length)
+            .saturating_add(1);
+        Ok(self
+            .block(first)?
+            .and_then(|b| b.last_commit)
+            .map(|c| c.digest()))
+    }
+
     /// A storage contract.
     pub fn contract(&self, id: &Hash) -> Result<Option<Contract>, ChainError> {
         self.rec(&keys::contract(id), "contract")
