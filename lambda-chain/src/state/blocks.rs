@@ -29,12 +29,14 @@ impl ChainState {
         &self,
         header: &BlockHeader,
         last_commit: Option<&CommitCertificate>,
-    ) -> Result<(), BlockError> {
+    ) -> Result<(), ChainError> {
         let h = header.height;
         let cert = match (h, last_commit) {
             (1, None) if header.last_commit_hash.is_none() => return Ok(()),
-            (1, _) => return Err(BlockError::LastCommitPresence("must be absent at height 1")),
-            (_, None) => return Err(BlockError::LastCommitPresence("is missing")),
+            (1, _) => {
+                return Err(BlockError::LastCommitPresence("must be absent at height 1").into());
+            }
+            (_, None) => return Err(BlockError::LastCommitPresence("is missing").into()),
             (_, Some(c)) => c,
         };
         if cert.height != h - 1 || cert.block_hash != header.parent_hash {
@@ -42,16 +44,15 @@ impl ChainState {
                 height: cert.height,
                 block: cert.block_hash,
                 parent: header.parent_hash,
-            });
+            }
+            .into());
         }
         if header.last_commit_hash != Some(cert.digest()) {
-            return Err(BlockError::LastCommitDigest);
+            return Err(BlockError::LastCommitDigest.into());
         }
-        let set = self
-            .validators_at(h - 1)
-            .map_err(|_| BlockError::LastCommitPresence("has no validator set to check against"))?;
+        let set = self.validators_at(h - 1)?;
         cert.verify(self.chain_id(), &set)
-            .map_err(BlockError::LastCommitInvalid)
+            .map_err(|e| BlockError::LastCommitInvalid(e).into())
     }
 
     /// Checks a header against the chain (everything but the roots) and
