@@ -4,6 +4,25 @@
 //!
 //! - [`types`]: hashes, validator sets, signed votes and proposals, commit
 //!   certificates, double-sign evidence — shared by consensus and state.
+//! - [`codec`]: strict protobuf decoding and the shared types' wire form.
+//! - [`params`], [`genesis`]: consensus parameters and the genesis file.
+//! - [`tx`]: signed transactions, their kinds and rejection reasons.
+//! - [`block`]: block headers, hashes, the transaction root, the time rule.
+//! - [`state`]: the state machine on RocksDB (check, build, validate and
+//!   commit blocks; queries).
+//! - [`mempool`]: pending transactions, ordered for block building.
+//! - [`error`]: block and state errors.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod block;
+pub mod codec;
+pub mod error;
+pub mod genesis;
+pub mod mempool;
+pub mod params;
+pub mod state;
+pub mod tx;
 pub mod types;
+
+pub use error::{BlockError, ChainError};
+pub use state::ChainState;

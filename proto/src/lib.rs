@@ -24,3 +24,11 @@ pub mod storage {
         tonic::include_proto!("lambda.storage.v1");
     }
 }
+
+/// Blocks and transactions of the Lambda chain (`lambda.chain.v1`).
+pub mod chain {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("lambda.chain.v1");
+    }
+}
