@@ -24,3 +24,12 @@ pub mod storage {
         tonic::include_proto!("lambda.storage.v1");
     }
 }
+
+/// The chain's consensus messages and validator-to-validator service
+/// (`lambda.chain.v1`).
+pub mod chain {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("lambda.chain.v1");
+    }
+}

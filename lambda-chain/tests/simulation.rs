@@ -1,0 +1,101 @@
+//! Seeded deterministic simulations of four validators, one Byzantine
+//! (equivocating proposals and votes), with drops, partitions, crashes and
+//! restarts (some between persisting a signature and sending it).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use lambda_chain::consensus::sim::{SimConfig, SimReport, run};
+
+fn check(seed: u64) -> SimReport {
+    let cfg = SimConfig {
+        seed,
+        ..SimConfig::default()
+    };
+    let r = run(&cfg).unwrap();
+    assert!(
+        r.conflicts.is_empty(),
+        "seed {seed}: two different blocks committed at one height: {:?}",
+        r.conflicts
+    );
+    assert!(
+        r.min_height_at_end >= r.min_height_at_faults_end + 5,
+        "seed {seed}: no progress after the faults ended: {} -> {} ({} events)",
+        r.min_height_at_faults_end,
+        r.min_height_at_end,
+        r.events
+    );
+    let byz = r.byzantine.unwrap();
+    assert!(
+        r.evidence.iter().any(|(culprit, _)| *culprit == byz),
+        "seed {seed}: the Byzantine validator's double sign was not detected"
+    );
+    assert!(
+        r.evidence.iter().all(|(culprit, _)| *culprit == byz),
+        "seed {seed}: evidence against an honest validator"
+    );
+    r
+}
+
+#[test]
+fn fifty_seeds_are_safe_live_and_detect_the_double_signer() {
+    let mut crashes = 0;
+    let mut after_persist = 0;
+    let mut synced = 0;
+    for seed in 0..50 {
+        let r = check(seed);
+        crashes += r.crashes;
+        after_persist += r.crashes_after_persist;
+        synced += r.synced_blocks;
+    }
+    // The fault model really exercised restarts and catch-up.
+    assert!(crashes > 20, "crashes {crashes}");
+    assert!(after_persist > 0, "no crash between persist and send");
+    assert!(synced > 0, "no block sync");
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let cfg = SimConfig {
+        seed: 7,
+        ..SimConfig::default()
+    };
+    let a = run(&cfg).unwrap();
+    let b = run(&cfg).unwrap();
+    assert_eq!(a.trace_hash, b.trace_hash);
+    assert_eq!(a.commits, b.commits);
+    let c = run(&SimConfig { seed: 8, ..cfg }).unwrap();
+    assert_ne!(a.trace_hash, c.trace_hash);
+}
+
+#[test]
+#[ignore = "slow: thousands of seeds (several minutes); run with --ignored"]
+fn thousands_of_seeds() {
+    let n: u64 = std::env::var("LAMBDA_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2000);
+    for seed in 1000..1000 + n {
+        check(seed);
+    }
+}
+
+#[test]
+#[ignore = "debug"]
+fn debug_seed() {
+    let seed: u64 = std::env::var("SEED").unwrap().parse().unwrap();
+    let r = run(&SimConfig {
+        seed,
+        keep_trace: true,
+        ..SimConfig::default()
+    })
+    .unwrap();
+    for l in &r.trace {
+        eprintln!("{l}");
+    }
+    eprintln!(
+        "{:#?}",
+        SimReport {
+            trace: Vec::new(),
+            ..r
+        }
+    );
+}
