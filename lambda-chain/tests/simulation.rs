@@ -78,10 +78,17 @@ fn thousands_of_seeds() {
     }
 }
 
+/// Prints the trace and report of one seed: `LAMBDA_SIM_SEED=15 cargo test
+/// -p lambda-chain --test simulation -- debug_one_seed --ignored --nocapture`.
 #[test]
-#[ignore = "debug"]
-fn debug_seed() {
-    let seed: u64 = std::env::var("SEED").unwrap().parse().unwrap();
+#[ignore = "debugging aid: prints one seed's trace when LAMBDA_SIM_SEED is set"]
+fn debug_one_seed() {
+    let Some(seed) = std::env::var("LAMBDA_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
+        return;
+    };
     let r = run(&SimConfig {
         seed,
         keep_trace: true,

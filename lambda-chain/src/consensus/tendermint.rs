@@ -544,16 +544,27 @@ impl ConsensusEngine for Tendermint {
             return Vec::new();
         }
         let round = self.decided.unwrap_or(self.round);
+        let me = self.signer.address();
+        // Everything this validator signed at the height (its proposal only
+        // for the current round: blocks are large), so its messages reach
+        // every correct validator eventually, as the algorithm assumes, even
+        // across crashes and drops.
         let mut out: Vec<Message> = self
             .signer
             .signed_at(self.height)
-            .filter(|e| e.message.round() == round && matches!(e.message, Message::Proposal(_)))
+            .filter(|e| match &e.message {
+                Message::Proposal(p) => p.proposal.round == round,
+                Message::Vote(_) => true,
+            })
             .map(|e| e.message.clone())
             .collect();
+        // The round's votes from others (relay: equivocations become
+        // visible, partitions are bridged).
         out.extend(
             self.votes
                 .votes_of_round(round)
                 .into_iter()
+                .filter(|v| v.validator != me)
                 .map(Message::Vote),
         );
         // Proofs of lock: the prevotes behind this validator's valid value
@@ -573,6 +584,7 @@ impl ConsensusEngine for Tendermint {
                     self.votes
                         .prevotes_for(vr, hash)
                         .into_iter()
+                        .filter(|v| v.validator != me)
                         .map(Message::Vote),
                 );
             }
