@@ -219,6 +219,11 @@ async fn four_processes_commit_and_a_killed_one_catches_up() -> Result<()> {
         "the restarted validator caught up through block sync"
     );
 
+    eprintln!(
+        "heights {hs:?}; restarted validator's log:\n{}",
+        nodes[3].process.log().lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
+
     // Every node has the same block at every height they share.
     let shared = *hs.iter().min().unwrap();
     let reference = chain(all[0], shared, &set).await?;

@@ -25,7 +25,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::ConsensusEngine;
+use super::{ConsensusEngine, Metrics};
 use super::app::{AppError, Application, CommittedBlock};
 use super::io::{Input, Message, Timeout};
 use super::tendermint::{EngineConfig, Tendermint};
@@ -83,6 +83,25 @@ pub enum RunnerError {
     Task(String),
 }
 
+/// Counters of a running validator.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunnerMetrics {
+    /// The core's counters (ignored, dropped, refused, detected).
+    pub engine: Metrics,
+    /// Messages delivered to peers.
+    pub sent: u64,
+    /// Messages dropped because a peer's queue was full.
+    pub peer_queue_full: u64,
+    /// Messages dropped because a send to a peer failed.
+    pub send_failed: u64,
+    /// Received messages passed to the loop.
+    pub inbox_accepted: u64,
+    /// Received messages dropped because the inbox was full.
+    pub inbox_dropped: u64,
+    /// Received messages that did not decode.
+    pub malformed: u64,
+}
+
 /// A running validator.
 #[derive(Debug)]
 pub struct RunnerHandle {
@@ -92,6 +111,8 @@ pub struct RunnerHandle {
     pub validator: Address,
     status: Arc<NodeStatus>,
     evidence: Arc<Mutex<Vec<DoubleSignEvidence>>>,
+    metrics: Arc<Mutex<RunnerMetrics>>,
+    inbox_counters: Arc<InboxCounters>,
     /// Resolves when the loop stops (after `shutdown` fires, or on a fatal
     /// error).
     pub task: JoinHandle<Result<(), RunnerError>>,
@@ -101,6 +122,15 @@ impl RunnerHandle {
     /// The height being decided.
     pub fn height(&self) -> Height {
         self.status.height.load(Ordering::Relaxed)
+    }
+
+    /// A snapshot of the counters.
+    pub fn metrics(&self) -> RunnerMetrics {
+        let mut m = self.metrics.lock().clone();
+        m.inbox_accepted = self.inbox_counters.accepted.load(Ordering::Relaxed);
+        m.inbox_dropped = self.inbox_counters.dropped_full.load(Ordering::Relaxed);
+        m.malformed = self.inbox_counters.malformed.load(Ordering::Relaxed);
+        m
     }
 
     /// Double-sign evidence detected so far (taken: each is returned once),
@@ -119,6 +149,7 @@ pub struct Runner {
     peers: Peers,
     status: Arc<NodeStatus>,
     evidence: Arc<Mutex<Vec<DoubleSignEvidence>>>,
+    metrics: Arc<Mutex<RunnerMetrics>>,
     timer_tx: mpsc::UnboundedSender<Timeout>,
     height_started: Instant,
     next_start: Option<(Instant, Height)>,
@@ -154,12 +185,13 @@ impl Runner {
             source,
         })?;
         let status = Arc::new(NodeStatus::default());
+        let inbox_counters = Arc::new(InboxCounters::default());
         let (inbox_tx, inbox) = mpsc::channel(cfg.network.inbox.max(1));
         let server = ConsensusServer::new(
             inbox_tx,
             app.clone(),
             status.clone(),
-            Arc::new(InboxCounters::default()),
+            inbox_counters.clone(),
             &cfg.network,
             validator,
         );
@@ -180,7 +212,9 @@ impl Runner {
         );
         let (timer_tx, timers) = mpsc::unbounded_channel();
         let evidence = Arc::new(Mutex::new(Vec::new()));
+        let metrics = Arc::new(Mutex::new(RunnerMetrics::default()));
         let runner = Runner {
+            metrics: metrics.clone(),
             peers: Peers::start(&cfg.network, &shutdown),
             cfg,
             engine: Box::new(engine),
@@ -205,6 +239,8 @@ impl Runner {
             validator,
             status,
             evidence,
+            metrics,
+            inbox_counters,
             task,
         })
     }
@@ -239,7 +275,17 @@ impl Runner {
         }
     }
 
+    fn publish_metrics(&self) {
+        let c = self.peers.counters();
+        let mut m = self.metrics.lock();
+        m.engine = self.engine.metrics().clone();
+        m.sent = c.sent.load(Ordering::Relaxed);
+        m.peer_queue_full = c.queue_full.load(Ordering::Relaxed);
+        m.send_failed = c.send_failed.load(Ordering::Relaxed);
+    }
+
     fn gossip(&mut self) {
+        self.publish_metrics();
         for m in self.engine.gossip() {
             self.peers.broadcast(&m);
         }
