@@ -221,7 +221,17 @@ async fn four_processes_commit_and_a_killed_one_catches_up() -> Result<()> {
 
     eprintln!(
         "heights {hs:?}; restarted validator's log:\n{}",
-        nodes[3].process.log().lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+        nodes[3]
+            .process
+            .log()
+            .lines()
+            .rev()
+            .take(40)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 
     // Every node has the same block at every height they share.

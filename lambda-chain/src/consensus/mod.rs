@@ -5,7 +5,8 @@
 //!   behind the [`ConsensusEngine`] trait the rest of the chain uses.
 //! - `votes`, `signer`, `buffer`: vote counting and double-sign detection,
 //!   the never-sign-twice guard, the bounded future-height buffer.
-//! - [`timeouts`]: timeouts growing with the round, block time.
+//! - [`config`], [`timeouts`]: chain id, bounds; timeouts growing with the
+//!   round, block time.
 //! - [`wal`]: the write-ahead log that makes signing crash-safe.
 //! - [`app`]: the seam to the application (blocks, validity, commit,
 //!   validator sets) and [`app::TestApp`], a small application for tests.
@@ -15,6 +16,7 @@
 
 pub mod app;
 mod buffer;
+pub mod config;
 pub mod io;
 pub mod runner;
 mod signer;

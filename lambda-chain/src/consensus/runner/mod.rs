@@ -25,11 +25,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::{ConsensusEngine, Metrics};
 use super::app::{AppError, Application, CommittedBlock};
 use super::io::{Input, Message, Timeout};
 use super::tendermint::{EngineConfig, Tendermint};
 use super::wal::{Wal, WalError};
+use super::{ConsensusEngine, Metrics};
 use crate::network::NetworkConfig;
 use crate::network::peers::Peers;
 use crate::network::server::{ConsensusServer, InboxCounters, NodeStatus, bind, serve};
@@ -176,14 +176,6 @@ impl Runner {
         let wal = Wal::open(&cfg.data_dir)?;
         tracing::info!(entries = wal.entries().len(), %validator, "write-ahead log replayed");
         let engine = Tendermint::new(cfg.engine.clone(), key, wal.entries().to_vec());
-        let listener = bind(cfg.listen).await.map_err(|source| RunnerError::Bind {
-            addr: cfg.listen,
-            source,
-        })?;
-        let addr = listener.local_addr().map_err(|source| RunnerError::Bind {
-            addr: cfg.listen,
-            source,
-        })?;
         let status = Arc::new(NodeStatus::default());
         let inbox_counters = Arc::new(InboxCounters::default());
         let (inbox_tx, inbox) = mpsc::channel(cfg.network.inbox.max(1));
@@ -195,13 +187,7 @@ impl Runner {
             &cfg.network,
             validator,
         );
-        let max = cfg.network.max_message_bytes;
-        let server_shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            if let Err(e) = serve(listener, server, max, server_shutdown).await {
-                tracing::error!(error = %e, "consensus gRPC server failed");
-            }
-        });
+        let addr = spawn_server(&cfg, server, shutdown.clone()).await?;
         let (synced_tx, synced) = mpsc::channel(4);
         sync_task::spawn(
             cfg.network.clone(),
@@ -341,6 +327,28 @@ impl Runner {
             _ => Ok(()),
         }
     }
+}
+
+/// Binds the listen address and serves the consensus service until
+/// `shutdown`; returns the bound address.
+async fn spawn_server(
+    cfg: &RunnerConfig,
+    server: ConsensusServer,
+    shutdown: CancellationToken,
+) -> Result<SocketAddr, RunnerError> {
+    let bind_err = |source| RunnerError::Bind {
+        addr: cfg.listen,
+        source,
+    };
+    let listener = bind(cfg.listen).await.map_err(bind_err)?;
+    let addr = listener.local_addr().map_err(bind_err)?;
+    let max = cfg.network.max_message_bytes;
+    tokio::spawn(async move {
+        if let Err(e) = serve(listener, server, max, shutdown).await {
+            tracing::error!(error = %e, "consensus gRPC server failed");
+        }
+    });
+    Ok(addr)
 }
 
 /// Runs blocking application or disk work off the event loop.
