@@ -57,7 +57,8 @@ pub trait Application: Send + Sync + 'static {
     /// A block to propose at `(height, round)`: its hash and bytes.
     fn propose(&self, height: Height, round: Round) -> Result<(Hash, Vec<u8>), AppError>;
     /// Whether `block` (claimed to hash to `hash`) is valid at `height`;
-    /// the error says why not.
+    /// the error says why not. It must reject bytes that do not hash to
+    /// `hash`: consensus agrees on hashes and trusts this binding.
     fn validate(&self, height: Height, hash: Hash, block: &[u8]) -> Result<(), String>;
     /// Commits a decided block (heights arrive in order, each once).
     fn commit(&self, block: &CommittedBlock) -> Result<(), AppError>;
