@@ -11,6 +11,8 @@ use super::timeouts::TimeoutConfig;
 pub struct Limits {
     /// Messages of future heights kept at most.
     pub buffer_capacity: usize,
+    /// Bytes of blocks (in proposals) buffered for future heights at most.
+    pub buffer_max_block_bytes: usize,
     /// How many heights ahead a message may be and still be buffered.
     pub max_heights_ahead: u64,
     /// How many rounds ahead of the current one a message may be.
@@ -24,6 +26,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             buffer_capacity: 10_000,
+            buffer_max_block_bytes: 128 << 20,
             max_heights_ahead: 4,
             max_rounds_ahead: 64,
             max_proposals_per_round: 4,

@@ -69,7 +69,11 @@ impl Tendermint {
     /// the first [`Input::StartHeight`].
     pub fn new(cfg: EngineConfig, key: SigningKey, replayed: Vec<WalEntry>) -> Self {
         let signer = Signer::new(key, cfg.chain_id.clone(), replayed);
-        let buffer = FutureBuffer::new(cfg.limits.buffer_capacity, cfg.limits.max_heights_ahead);
+        let buffer = FutureBuffer::new(
+            cfg.limits.buffer_capacity,
+            cfg.limits.max_heights_ahead,
+            cfg.limits.buffer_max_block_bytes,
+        );
         Self {
             cfg,
             signer,
