@@ -150,7 +150,7 @@ impl Link {
                     if self.pause(backoff).await {
                         return;
                     }
-                    backoff = (backoff * 2).min(self.cfg.backoff_max);
+                    backoff = backoff.saturating_mul(2).min(self.cfg.backoff_max);
                 }
             }
         }

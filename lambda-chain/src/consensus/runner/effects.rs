@@ -105,7 +105,11 @@ impl Runner {
             blocking(move || app.commit(&b)).await??;
             tracing::info!(height, %block_hash, "block committed");
         }
-        let at = (self.height_started + self.cfg.engine.timeouts.block_time).max(Instant::now());
+        let now = Instant::now();
+        let at = self
+            .height_started
+            .checked_add(self.cfg.engine.timeouts.block_time)
+            .map_or(now, |t| t.max(now));
         self.next_start = Some((at, height + 1));
         Ok(())
     }

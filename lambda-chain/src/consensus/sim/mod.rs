@@ -378,7 +378,7 @@ impl<'a> Sim<'a> {
         for m in msgs {
             self.broadcast(node, &Wire::Consensus(m));
         }
-        if behind {
+        if behind && self.cfg.validators > 1 {
             let mut peer = self.rng.random_range(0..self.cfg.validators - 1);
             if peer >= node {
                 peer += 1;
