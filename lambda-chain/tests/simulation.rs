@@ -6,10 +6,14 @@
 use lambda_chain::consensus::sim::{SimConfig, SimReport, run};
 
 fn check(seed: u64) -> SimReport {
-    let cfg = SimConfig {
+    check_with(SimConfig {
         seed,
         ..SimConfig::default()
-    };
+    })
+}
+
+fn check_with(cfg: SimConfig) -> SimReport {
+    let seed = cfg.seed;
     let r = run(&cfg).unwrap();
     assert!(
         r.conflicts.is_empty(),
@@ -75,6 +79,23 @@ fn thousands_of_seeds() {
         .unwrap_or(2000);
     for seed in 1000..1000 + n {
         check(seed);
+    }
+}
+
+#[test]
+#[ignore = "slow: hundreds of seeds under harsher faults (several minutes); run with --ignored"]
+fn harsher_faults() {
+    for seed in 5000..5300 {
+        check_with(SimConfig {
+            seed,
+            faults_until: 12_000,
+            run_until: 45_000,
+            drop_probability: 0.3,
+            max_delay_ms: 400,
+            crash_probability: 0.5,
+            crash_after_persist_probability: 0.03,
+            ..SimConfig::default()
+        });
     }
 }
 
