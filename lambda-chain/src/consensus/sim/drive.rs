@@ -125,7 +125,8 @@ impl Sim<'_> {
                 }
             }
             Effect::Evidence(ev) => {
-                if let Ok(culprit) = ev.verify(&self.cfg.engine.chain_id, &self.set) {
+                let set = super::set_at(&self.sets, ev.a.height);
+                if let Ok(culprit) = ev.verify(&self.cfg.engine.chain_id, set) {
                     self.trace
                         .update(format!("evidence {node} {culprit}\n").as_bytes());
                     self.report.evidence.push((culprit, ev));
@@ -141,6 +142,14 @@ impl Sim<'_> {
         let Some(n) = self.honest.get(&node) else {
             return false;
         };
+        let certified = n.app.validators(b.height).is_ok_and(|set| {
+            b.certificate
+                .verify(&self.cfg.engine.chain_id, &set)
+                .is_ok()
+        });
+        if !certified {
+            self.report.bad_certificates += 1;
+        }
         if b.height != n.app.committed_height() + 1 || n.app.commit(&b).is_err() {
             return false;
         }

@@ -34,13 +34,13 @@ pub(super) struct Faults {
 
 impl Faults {
     /// Draws partitions and crashes for `[0, faults_until)`.
-    pub(super) fn draw(cfg: &SimConfig, honest: &[usize], rng: &mut StdRng) -> Self {
+    pub(super) fn draw(cfg: &SimConfig, nodes: usize, honest: &[usize], rng: &mut StdRng) -> Self {
         let mut partitions = Vec::new();
         let mut t = 0;
         while t < cfg.faults_until {
             let len = rng.random_range(200..1500);
             if rng.random_bool(0.4) {
-                let group = (0..cfg.validators).map(|_| rng.random_bool(0.5)).collect();
+                let group = (0..nodes).map(|_| rng.random_bool(0.5)).collect();
                 partitions.push(Partition {
                     from: t,
                     until: (t + len).min(cfg.faults_until),

@@ -64,6 +64,10 @@ pub struct SimConfig {
     pub engine: EngineConfig,
     /// Keep the trace's lines in the report (for debugging a seed).
     pub keep_trace: bool,
+    /// An epoch boundary: from this height validator 0 leaves the set and
+    /// an extra node (index `validators`, following the chain from the
+    /// start) joins it. Both keep following the chain.
+    pub rotate_at: Option<Height>,
 }
 
 impl Default for SimConfig {
@@ -86,6 +90,7 @@ impl Default for SimConfig {
                 ..EngineConfig::default()
             },
             keep_trace: false,
+            rotate_at: None,
         }
     }
 }
@@ -119,6 +124,9 @@ pub struct SimReport {
     pub sign_refused: u64,
     /// Blocks committed through block sync.
     pub synced_blocks: u64,
+    /// Commits whose certificate does not verify against the validator set
+    /// of their height (must stay 0).
+    pub bad_certificates: u64,
     /// The trace's lines, if asked for.
     pub trace: Vec<String>,
 }
@@ -176,7 +184,10 @@ struct Sim<'a> {
     faults: Faults,
     honest: BTreeMap<usize, HonestNode>,
     byzantine: Option<(usize, Byzantine)>,
-    set: ValidatorSet,
+    /// Validator sets by first height.
+    sets: Vec<(Height, ValidatorSet)>,
+    /// Number of nodes (validators, plus the joining one).
+    nodes: usize,
     trace: Sha256,
     report: SimReport,
 }
@@ -186,26 +197,28 @@ mod drive;
 impl<'a> Sim<'a> {
     fn new(cfg: &'a SimConfig) -> Result<Self, TypesError> {
         let mut rng = StdRng::seed_from_u64(cfg.seed);
-        let keys: Vec<SigningKey> = (0..cfg.validators)
+        let nodes = cfg.validators + usize::from(cfg.rotate_at.is_some());
+        let keys: Vec<SigningKey> = (0..nodes)
             .map(|i| SigningKey::from_seed([i as u8 + 1; 32]))
             .collect();
-        let set = ValidatorSet::new(
-            keys.iter()
-                .map(|k| Validator::new(k.public(), 10))
-                .collect(),
-        )?;
+        let set_of = |ks: &[SigningKey]| {
+            ValidatorSet::new(ks.iter().map(|k| Validator::new(k.public(), 10)).collect())
+        };
+        let mut sets = vec![(0, set_of(&keys[..cfg.validators])?)];
+        if let Some(at) = cfg.rotate_at {
+            sets.push((at, set_of(&keys[1..])?));
+        }
         let byz_index = cfg.byzantine.then(|| cfg.validators - 1);
-        let honest_ids: Vec<usize> = (0..cfg.validators)
-            .filter(|i| Some(*i) != byz_index)
-            .collect();
-        let faults = Faults::draw(cfg, &honest_ids, &mut rng);
+        let honest_ids: Vec<usize> = (0..nodes).filter(|i| Some(*i) != byz_index).collect();
+        let faults = Faults::draw(cfg, nodes, &honest_ids, &mut rng);
         let honest = honest_ids
             .iter()
             .map(|&i| {
-                (
-                    i,
-                    HonestNode::new(keys[i].clone(), TestApp::new(set.clone(), i as u64)),
-                )
+                let mut app = TestApp::new(sets[0].1.clone(), i as u64);
+                for (at, set) in &sets[1..] {
+                    app = app.with_epoch(*at, set.clone());
+                }
+                (i, HonestNode::new(keys[i].clone(), app))
             })
             .collect();
         let byzantine = byz_index.map(|i| {
@@ -227,7 +240,8 @@ impl<'a> Sim<'a> {
             faults,
             honest,
             byzantine,
-            set,
+            sets,
+            nodes,
             trace: Sha256::new(),
             report,
         })
@@ -322,7 +336,7 @@ impl<'a> Sim<'a> {
     }
 
     fn broadcast(&mut self, from: usize, wire: &Wire) {
-        for to in 0..self.cfg.validators {
+        for to in 0..self.nodes {
             if to != from {
                 self.send(from, to, wire.clone());
             }
@@ -378,8 +392,8 @@ impl<'a> Sim<'a> {
         for m in msgs {
             self.broadcast(node, &Wire::Consensus(m));
         }
-        if behind && self.cfg.validators > 1 {
-            let mut peer = self.rng.random_range(0..self.cfg.validators - 1);
+        if behind && self.nodes > 1 {
+            let mut peer = self.rng.random_range(0..self.nodes - 1);
             if peer >= node {
                 peer += 1;
             }
@@ -423,7 +437,7 @@ impl<'a> Sim<'a> {
         let Some((b_idx, byz)) = self.byzantine.as_mut() else {
             return;
         };
-        let mut peers: Vec<usize> = (0..self.cfg.validators).filter(|i| i != b_idx).collect();
+        let mut peers: Vec<usize> = (0..self.nodes).filter(|i| i != b_idx).collect();
         peers.shuffle(&mut self.rng);
         let honest = &self.honest;
         let parent = |h: Height| {
@@ -439,7 +453,8 @@ impl<'a> Sim<'a> {
                 .unwrap_or_default()
         };
         let from = *b_idx;
-        let out = byz.react(m, &self.set, &peers, &parent, &mut self.rng);
+        let set = set_at(&self.sets, m.height());
+        let out = byz.react(m, set, &peers, &parent, &mut self.rng);
         for (to, msg) in out {
             self.send(from, to, Wire::Consensus(msg));
         }
@@ -467,6 +482,15 @@ fn summary(e: &Event) -> String {
         },
         other => format!("{other:?}"),
     }
+}
+
+/// The validator set of `height`.
+fn set_at(sets: &[(Height, ValidatorSet)], height: Height) -> &ValidatorSet {
+    let i = sets
+        .iter()
+        .rposition(|(from, _)| *from <= height)
+        .unwrap_or(0);
+    &sets[i].1
 }
 
 /// Milliseconds of a duration, saturating.
