@@ -12,13 +12,18 @@
 //!   commit blocks; queries).
 //! - [`mempool`]: pending transactions, ordered for block building.
 //! - [`error`]: block and state errors.
+//! - [`consensus`]: the Tendermint core (pure), its write-ahead log, the
+//!   application seam, the async runner and a deterministic simulation.
+//! - [`network`]: validator-to-validator gRPC transport and block sync.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod block;
 pub mod codec;
+pub mod consensus;
 pub mod error;
 pub mod genesis;
 pub mod mempool;
+pub mod network;
 pub mod params;
 pub mod state;
 pub mod tx;

@@ -25,7 +25,8 @@ pub mod storage {
     }
 }
 
-/// Blocks and transactions of the Lambda chain (`lambda.chain.v1`).
+/// The Lambda chain (`lambda.chain.v1`): blocks and transactions, consensus
+/// messages and the validator-to-validator service.
 pub mod chain {
     /// Version 1.
     pub mod v1 {
