@@ -75,7 +75,7 @@ impl Default for PlacementConfig {
             vnodes: 64,
             weight_unit: 64,
             max_vnodes_per_device: 1 << 16,
-            probes: 1,
+            probes: 2,
             balance: true,
             load_slack: 0.04,
             weight_rule: WeightRule::GeometricMean,

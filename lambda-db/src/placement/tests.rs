@@ -127,9 +127,9 @@ fn lists_are_pinned() {
             .map(|d| d.0.as_str())
             .collect::<Vec<_>>()
     };
-    assert_eq!(ids(0), ["dev-010", "dev-003", "dev-008"]);
-    assert_eq!(ids(1), ["dev-006", "dev-008", "dev-004"]);
-    assert_eq!(ids(255), ["dev-004", "dev-008", "dev-009"]);
+    assert_eq!(ids(0), ["dev-010", "dev-011", "dev-003"]);
+    assert_eq!(ids(1), ["dev-006", "dev-011", "dev-004"]);
+    assert_eq!(ids(255), ["dev-004", "dev-006", "dev-008"]);
     let w = p.config().whitepaper();
     let p = Placement::compute(&m, &w).unwrap();
     assert_eq!(

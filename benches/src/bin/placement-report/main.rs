@@ -138,9 +138,13 @@ struct Built {
     lookup: Lookup,
 }
 
-/// CCHDP settings other than the defaults (`--probes`, `--slack`).
+/// CCHDP settings other than the defaults, for ablations:
+/// `REPORT_PROBES`, `REPORT_SLACK`, `REPORT_BALANCE=0`.
 fn tuned(mut cfg: PlacementConfig) -> PlacementConfig {
     let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<f64>().ok());
+    if var("REPORT_BALANCE") == Some(0.0) {
+        cfg.balance = false;
+    }
     if let Some(p) = var("REPORT_PROBES") {
         cfg.probes = p as u32;
     }
