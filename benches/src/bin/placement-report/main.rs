@@ -10,7 +10,9 @@
 //! time of one key → preference list lookup. `key_fairness_max` is the same
 //! at key level (exact key-space mass) where the scheme maps keys itself.
 //!
-//! `cargo run --release --bin placement-report [-- --json] [--devices 100,1000] [--trials N]`
+//! `cargo run --release --bin placement-report [-- --json] [--devices 100,1000] [--trials N] [--scheme cchdp]`;
+//! `REPORT_BALANCE=0`, `REPORT_PROBES=n`, `REPORT_SLACK=x` change CCHDP's
+//! settings for ablations (ARCHITECTURE.md, "Placement").
 #![allow(clippy::print_stdout, missing_docs)]
 
 mod schemes;
