@@ -5,6 +5,8 @@
 //! - [`storage`]: the engine interface, RocksDB and in-memory engines.
 //! - [`version`]: version vectors, dots, sibling-keeping objects, encodings.
 //! - [`keyspace`]: key → partition, and the on-disk key layout.
+//! - [`placement`]: partitions → preference lists of devices (CCHDP), and
+//!   rebalancing plans between epochs.
 //! - [`store`]: the node's local versioned store (read-modify-write under
 //!   key locks, actor id, write fence).
 //! - [`request`]: validation of keys, values and per-request options.
@@ -18,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod keyspace;
 pub mod node;
+pub mod placement;
 pub mod request;
 pub mod server;
 pub mod storage;
