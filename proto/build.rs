@@ -23,6 +23,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut protos = Vec::new();
     collect(&root.join("lambda"), &mut protos)?;
     protos.sort();
+    // A directory makes cargo rerun this script when any file below it is
+    // added, removed or changed.
+    println!("cargo:rerun-if-changed=lambda");
     for p in &protos {
         println!("cargo:rerun-if-changed={}", p.display());
     }

@@ -1,5 +1,5 @@
 //! The `lambda` CLI against a real storage node process: the README's tour.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::process::Command;
 

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::placement::PlacementConfig;
+
 /// Prefix of environment overrides: `LAMBDA_DB_LIMITS__MAX_VALUE_BYTES=…`.
 pub const ENV_PREFIX: &str = "LAMBDA_DB_";
 
@@ -15,6 +17,9 @@ pub const ENV_PREFIX: &str = "LAMBDA_DB_";
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NodeConfig {
+    /// This node's id in the cluster membership (ignored by a standalone
+    /// node).
+    pub node_id: String,
     /// Directory for the node's RocksDB database and metadata.
     pub data_dir: PathBuf,
     /// Address of the gRPC server (public KV API, health, reflection).
@@ -28,17 +33,33 @@ pub struct NodeConfig {
     pub limits: LimitsConfig,
     /// Replication defaults and bounds.
     pub replication: ReplicationConfig,
+    /// Placement: partition count (Q), preference-list length (the largest
+    /// N a request may ask for) and the CCHDP parameters. Every member of a
+    /// cluster must use the same values.
+    pub placement: PlacementConfig,
+    /// Cluster membership, failure detection and replica calls.
+    pub cluster: ClusterConfig,
+    /// Hinted handoff.
+    pub hints: HintsConfig,
 }
 
 impl Default for NodeConfig {
     fn default() -> Self {
         Self {
+            node_id: "node-1".to_string(),
             data_dir: PathBuf::from("lambda-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 7070)),
             shutdown_grace_ms: 10_000,
             storage: StorageConfig::default(),
             limits: LimitsConfig::default(),
             replication: ReplicationConfig::default(),
+            placement: PlacementConfig {
+                partitions: 1024,
+                replicas: 5,
+                ..PlacementConfig::default()
+            },
+            cluster: ClusterConfig::default(),
+            hints: HintsConfig::default(),
         }
     }
 }
@@ -76,6 +97,13 @@ pub struct LimitsConfig {
     pub max_batch_ops: usize,
     /// Largest encoded request message, in bytes (gRPC decoding limit).
     pub max_request_bytes: usize,
+    /// Client requests served at once; more get RESOURCE_EXHAUSTED at once.
+    pub max_inflight_requests: usize,
+    /// Replica calls from peers served at once; more get RESOURCE_EXHAUSTED.
+    pub max_inflight_replica: usize,
+    /// Replica calls a coordinator finishes in the background after it has
+    /// answered the client; past this, it waits for them before answering.
+    pub max_background_tasks: usize,
 }
 
 impl Default for LimitsConfig {
@@ -85,6 +113,9 @@ impl Default for LimitsConfig {
             max_value_bytes: 4 << 20,
             max_batch_ops: 1000,
             max_request_bytes: 64 << 20,
+            max_inflight_requests: 1024,
+            max_inflight_replica: 4096,
+            max_background_tasks: 4096,
         }
     }
 }
@@ -94,17 +125,12 @@ impl Default for LimitsConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ReplicationConfig {
-    /// Number of equal partitions of the key space (Q), a power of two. Fixed
-    /// when the node's data directory is created.
-    pub partitions: u32,
-    /// Default replicas per key (N).
+    /// Default replicas per key (N); at most `placement.replicas`.
     pub n: u32,
     /// Default read quorum (R).
     pub r: u32,
     /// Default write quorum (W).
     pub w: u32,
-    /// Largest N a request may ask for.
-    pub max_n: u32,
     /// Default request deadline, in milliseconds.
     pub default_timeout_ms: u32,
     /// Longest deadline a request may ask for, in milliseconds.
@@ -114,13 +140,70 @@ pub struct ReplicationConfig {
 impl Default for ReplicationConfig {
     fn default() -> Self {
         Self {
-            partitions: 1024,
             n: 3,
             r: 2,
             w: 2,
-            max_n: 7,
             default_timeout_ms: 5_000,
             max_timeout_ms: 60_000,
+        }
+    }
+}
+
+/// Cluster membership, failure detection and replica calls.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// The static membership file. Without one the node runs standalone and
+    /// holds every key itself.
+    pub membership_file: Option<PathBuf>,
+    /// Name of the cluster in gossip; nodes of other clusters are ignored.
+    pub cluster_id: String,
+    /// Deadline of one replica call, in milliseconds.
+    pub rpc_timeout_ms: u64,
+    /// How long a peer that failed a call is avoided, in milliseconds.
+    pub suspect_ms: u64,
+    /// After start, peers gossip has not heard from yet count as up for this
+    /// long, in milliseconds.
+    pub startup_grace_ms: u64,
+    /// Gossip round interval, in milliseconds.
+    pub gossip_interval_ms: u64,
+    /// Phi-accrual threshold above which gossip holds a peer down.
+    pub phi_threshold: f64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            membership_file: None,
+            cluster_id: "lambda".to_string(),
+            rpc_timeout_ms: 1_000,
+            suspect_ms: 2_000,
+            startup_grace_ms: 3_000,
+            gossip_interval_ms: 200,
+            phi_threshold: 8.0,
+        }
+    }
+}
+
+/// Hinted handoff.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HintsConfig {
+    /// Most hints a node holds for others; past it, hinted writes are
+    /// refused and coordinators pick another fallback.
+    pub max_backlog: u64,
+    /// Most hints delivered per second.
+    pub delivery_per_sec: u32,
+    /// Pause between delivery rounds, in milliseconds.
+    pub scan_interval_ms: u64,
+}
+
+impl Default for HintsConfig {
+    fn default() -> Self {
+        Self {
+            max_backlog: 1_000_000,
+            delivery_per_sec: 2_000,
+            scan_interval_ms: 500,
         }
     }
 }

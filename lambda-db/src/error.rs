@@ -67,6 +67,49 @@ pub enum Error {
     /// The data directory belongs to a cluster with another layout.
     #[error("data directory mismatch: {0}")]
     Layout(String),
+    /// Too few replicas answered.
+    #[error(
+        "{op} quorum not met: {answered} of {replicas} replicas answered, {needed} needed{detail}"
+    )]
+    QuorumNotMet {
+        /// "read" or "write".
+        op: &'static str,
+        /// Replicas that answered successfully.
+        answered: usize,
+        /// Replicas of the key (N).
+        replicas: usize,
+        /// Answers needed (R or W).
+        needed: usize,
+        /// What went wrong with the others (starts with "; " when set).
+        detail: String,
+    },
+    /// A bound on queued or in-flight work was reached.
+    #[error("overloaded: {what} at its limit of {limit} ({setting}); retry later")]
+    Overloaded {
+        /// What is full.
+        what: &'static str,
+        /// The bound.
+        limit: u64,
+        /// The configuration key of the bound.
+        setting: &'static str,
+    },
+    /// A peer that is not a member of the current epoch called.
+    #[error("{0}")]
+    NotMember(String),
+    /// No node of the key's preference list can coordinate the write.
+    #[error("no coordinator available: {0}")]
+    NoCoordinator(String),
+    /// The coordinator a write was forwarded to refused it.
+    #[error("{message}")]
+    Remote {
+        /// The coordinator's status code.
+        code: tonic::Code,
+        /// Its message.
+        message: String,
+    },
+    /// A peer sent something invalid.
+    #[error("invalid message from a peer: {0}")]
+    Peer(String),
     /// The request's deadline passed.
     #[error("deadline of {0} ms exceeded")]
     Timeout(u64),
@@ -86,11 +129,18 @@ impl From<Error> for tonic::Status {
             | Error::EmptyOperation { .. }
             | Error::BadContext(_)
             | Error::BadOption(_) => tonic::Status::invalid_argument(msg),
-            Error::WritesRefused(_) | Error::Storage(_) => tonic::Status::unavailable(msg),
+            Error::WritesRefused(_)
+            | Error::Storage(_)
+            | Error::QuorumNotMet { .. }
+            | Error::NoCoordinator(_) => tonic::Status::unavailable(msg),
+            Error::Overloaded { .. } => tonic::Status::resource_exhausted(msg),
+            Error::NotMember(_) => tonic::Status::permission_denied(msg),
+            Error::Peer(_) => tonic::Status::invalid_argument(msg),
             Error::Corrupt { .. } => tonic::Status::data_loss(msg),
             Error::Timeout(_) => tonic::Status::deadline_exceeded(msg),
             Error::Layout(_) => tonic::Status::failed_precondition(msg),
             Error::Internal(_) => tonic::Status::internal(msg),
+            Error::Remote { code, message } => tonic::Status::new(code, message),
         }
     }
 }

@@ -11,11 +11,17 @@
 //!   key locks, actor id, write fence).
 //! - [`request`]: validation of keys, values and per-request options.
 //! - [`api`]: the public KV gRPC service and the backends that serve it.
+//! - [`placement`]: CCHDP placement of partitions on devices.
+//! - [`cluster`]: membership, gossip liveness, coordinator with sloppy
+//!   quorums, read repair, hinted handoff, admin status.
 //! - [`server`], [`node`]: the gRPC server and assembling a running node.
+//! - [`admin_cli`]: the operator commands of the `lambda-db` binary.
 //! - [`config`], [`error`]: configuration and the typed error.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod admin_cli;
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod keyspace;

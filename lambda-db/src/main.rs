@@ -15,6 +15,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lambda_common::shutdown::Shutdown;
 use lambda_common::telemetry::{self, LogFormat};
+use lambda_db::admin_cli::{Output, fetch_status, status_json, status_table};
 use lambda_db::config::{ENV_PREFIX, NodeConfig};
 
 #[derive(Parser, Debug)]
@@ -33,6 +34,16 @@ enum Command {
     Start(ConfigArgs),
     /// Print the effective configuration (defaults, file, environment) as TOML.
     PrintConfig(ConfigArgs),
+    /// Show a running node's view of the cluster: members up or down,
+    /// partitions owned, hint backlog.
+    Status {
+        /// The node's gRPC address.
+        #[arg(long, short, env = "LAMBDA_ENDPOINT", default_value = "127.0.0.1:7070")]
+        endpoint: String,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -72,6 +83,15 @@ fn main() -> anyhow::Result<()> {
         Command::PrintConfig(args) => {
             let cfg = args.load()?;
             print!("{}", lambda_common::config::to_toml(&cfg)?);
+            Ok(())
+        }
+        Command::Status { endpoint, output } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let status = runtime.block_on(fetch_status(&endpoint))?;
+            match output {
+                Output::Json => println!("{}", status_json(&status)),
+                Output::Table => print!("{}", status_table(&status)),
+            }
             Ok(())
         }
         Command::Start(args) => {

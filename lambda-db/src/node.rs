@@ -1,5 +1,6 @@
-//! Assembling and running a storage node: open the store, bind the
-//! listener, serve until shutdown, then flush.
+//! Assembling and running a storage node: open the store, join the cluster
+//! (when a membership is configured), bind the listener, serve until
+//! shutdown, then flush.
 //!
 //! [`start`] returns as soon as the node listens, with the bound address
 //! (useful with port 0) and a handle to wait for the node to stop. The bound
@@ -8,15 +9,28 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{KvService, LocalBackend};
+use crate::api::{KvBackend, KvService, LocalBackend};
+use crate::cluster::admin::AdminService;
+use crate::cluster::coordinator::ClusterBackend;
+use crate::cluster::gossip::{self, GossipSettings};
+use crate::cluster::hinted_handoff::HandoffWorker;
+use crate::cluster::hints::HintStore;
+use crate::cluster::liveness::Liveness;
+use crate::cluster::membership::{FileMembership, MembershipSource};
+use crate::cluster::replica_service::ReplicaService;
+use crate::cluster::transport::GrpcTransport;
+use crate::cluster::view::ClusterView;
+use crate::cluster::{Cluster, ClusterParts};
 use crate::config::NodeConfig;
 use crate::keyspace::Keyspace;
-use crate::server::{ServeError, serve};
+use crate::placement::DeviceId;
+use crate::server::{ServeError, Services, serve};
 use crate::storage::{Engine, RocksEngine, RocksOptions};
 use crate::store::LocalStore;
 
@@ -42,8 +56,8 @@ pub enum NodeError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The store could not be opened.
-    #[error("store: {0}")]
+    /// The store or the cluster could not be set up.
+    #[error("{0}")]
     Store(#[from] crate::error::Error),
     /// The server failed.
     #[error(transparent)]
@@ -57,19 +71,23 @@ pub struct RunningNode {
     pub addr: SocketAddr,
     /// The node's local store.
     pub store: Arc<LocalStore>,
+    /// The cluster state (None for a standalone node).
+    pub cluster: Option<Arc<Cluster>>,
     /// Resolves when the node has stopped and flushed.
     pub task: JoinHandle<Result<(), NodeError>>,
 }
 
-/// Opens the store and starts serving; the node runs until `shutdown` fires.
-pub async fn start(
-    config: NodeConfig,
-    shutdown: CancellationToken,
-) -> Result<RunningNode, NodeError> {
-    let keyspace = Keyspace::new(config.replication.partitions)
-        .map_err(|e| NodeError::Config(e.to_string()))?;
-    let data_dir = config.data_dir.clone();
-    std::fs::create_dir_all(&data_dir).map_err(|source| NodeError::DataDir {
+fn open_store(config: &NodeConfig) -> Result<(Arc<RocksEngine>, Arc<LocalStore>), NodeError> {
+    if config.replication.n > config.placement.replicas {
+        return Err(NodeError::Config(format!(
+            "replication.n = {} exceeds placement.replicas = {}",
+            config.replication.n, config.placement.replicas
+        )));
+    }
+    let keyspace =
+        Keyspace::new(config.placement.partitions).map_err(|e| NodeError::Config(e.to_string()))?;
+    let data_dir = &config.data_dir;
+    std::fs::create_dir_all(data_dir).map_err(|source| NodeError::DataDir {
         path: data_dir.clone(),
         source,
     })?;
@@ -78,7 +96,84 @@ pub async fn start(
     rocks.block_cache_bytes = config.storage.block_cache_mib << 20;
     let engine = Arc::new(RocksEngine::open(&rocks).map_err(crate::error::Error::from)?);
     let store = Arc::new(LocalStore::open(engine.clone(), keyspace)?);
+    Ok((engine, store))
+}
 
+/// Builds the cluster state from the membership file and starts gossip and
+/// hinted handoff.
+async fn join_cluster(
+    config: &NodeConfig,
+    store: Arc<LocalStore>,
+    shutdown: &CancellationToken,
+) -> Result<Arc<Cluster>, NodeError> {
+    let Some(file) = &config.cluster.membership_file else {
+        return Err(NodeError::Config("no membership file".into()));
+    };
+    let source = FileMembership::load(file)?;
+    let members = source.current();
+    let self_id = DeviceId(config.node_id.clone());
+    let me = members.get(&self_id).cloned().ok_or_else(|| {
+        NodeError::Config(format!(
+            "node_id {self_id} is not in the membership file {}",
+            file.display()
+        ))
+    })?;
+    let view = ClusterView::new(&members, &config.placement)?;
+    let c = &config.cluster;
+    let rpc_timeout = Duration::from_millis(c.rpc_timeout_ms);
+    let cluster = Cluster::new(ClusterParts {
+        self_id: self_id.clone(),
+        hints: Arc::new(HintStore::open(store.clone(), config.hints.max_backlog)?),
+        store,
+        view,
+        liveness: Arc::new(Liveness::new(
+            self_id.clone(),
+            Duration::from_millis(c.suspect_ms),
+            Duration::from_millis(c.startup_grace_ms),
+        )),
+        transport: Arc::new(GrpcTransport::new(self_id, rpc_timeout)),
+        limits: config.limits.clone(),
+        replication: config.replication.clone(),
+        max_n: config.placement.replicas,
+        rpc_timeout,
+    });
+    let settings = GossipSettings {
+        listen: me.gossip,
+        seeds: members
+            .members
+            .iter()
+            .filter(|m| m.id != me.id)
+            .map(|m| m.gossip)
+            .collect(),
+        cluster_id: c.cluster_id.clone(),
+        interval: Duration::from_millis(c.gossip_interval_ms),
+        phi_threshold: c.phi_threshold,
+    };
+    let handle = gossip::start(cluster.clone(), settings, shutdown.clone()).await?;
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        token.cancelled().await;
+        let _ = handle.shutdown().await;
+    });
+    let worker = HandoffWorker::new(
+        cluster.clone(),
+        Duration::from_millis(config.hints.scan_interval_ms),
+        config.hints.delivery_per_sec,
+    );
+    tokio::spawn(worker.run(shutdown.clone()));
+    Ok(cluster)
+}
+
+/// Opens the store and starts serving; the node runs until `shutdown` fires.
+pub async fn start(
+    config: NodeConfig,
+    shutdown: CancellationToken,
+) -> Result<RunningNode, NodeError> {
+    let (engine, store) = open_store(&config)?;
+    let cluster = match config.cluster.membership_file {
+        Some(_) => Some(join_cluster(&config, store.clone(), &shutdown).await?),
+        None => None,
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| NodeError::Bind {
@@ -89,23 +184,41 @@ pub async fn start(
         addr: config.listen,
         source,
     })?;
-    let addr_file = data_dir.join("listen.addr");
+    let addr_file = config.data_dir.join("listen.addr");
     std::fs::write(&addr_file, addr.to_string()).map_err(|source| NodeError::DataDir {
         path: addr_file,
         source,
     })?;
-    tracing::info!(%addr, actor = %store.actor(), data_dir = %data_dir.display(), "storage node listening");
+    tracing::info!(%addr, node = %config.node_id, actor = %store.actor(), clustered = cluster.is_some(),
+        data_dir = %config.data_dir.display(), "storage node listening");
 
+    let backend: Arc<dyn KvBackend> = match &cluster {
+        Some(c) => Arc::new(ClusterBackend(c.clone())),
+        None => Arc::new(LocalBackend::new(store.clone())),
+    };
     let kv = KvService::new(
-        Arc::new(LocalBackend::new(store.clone())),
+        backend,
         config.limits.clone(),
         config.replication.clone(),
+        config.placement.replicas,
     );
+    let admin = AdminService::new(
+        config.node_id.clone(),
+        store.clone(),
+        cluster.clone(),
+        kv.gate(),
+        config.replication.n,
+    );
+    let services = Services {
+        kv,
+        admin,
+        replica: cluster.clone().map(ReplicaService::new),
+    };
     let limits = config.limits.clone();
-    let grace = std::time::Duration::from_millis(config.shutdown_grace_ms);
+    let grace = Duration::from_millis(config.shutdown_grace_ms);
     let task = tokio::spawn(async move {
         let served = tokio::select! {
-            r = serve(listener, kv, &limits, shutdown.clone()) => r,
+            r = serve(listener, services, &limits, shutdown.clone()) => r,
             () = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
                 tracing::warn!(grace_ms = grace.as_millis() as u64, "in-flight requests did not finish in time; stopping anyway");
                 Ok(())
@@ -117,5 +230,10 @@ pub async fn start(
         }
         served.map_err(NodeError::from)
     });
-    Ok(RunningNode { addr, store, task })
+    Ok(RunningNode {
+        addr,
+        store,
+        cluster,
+        task,
+    })
 }

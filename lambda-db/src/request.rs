@@ -23,6 +23,9 @@ pub struct RequestOptions {
     pub timeout: Duration,
     /// Opt-in last-write-wins.
     pub last_write_wins: bool,
+    /// The request was forwarded by another node to this one to
+    /// coordinate; it must not be forwarded again.
+    pub forwarded: bool,
 }
 
 impl RequestOptions {
@@ -34,21 +37,38 @@ impl RequestOptions {
             w: cfg.w,
             timeout: Duration::from_millis(u64::from(cfg.default_timeout_ms)),
             last_write_wins: false,
+            forwarded: false,
+        }
+    }
+
+    /// The wire form, for forwarding the request to another node.
+    pub fn to_pb(&self) -> pb::RequestOptions {
+        pb::RequestOptions {
+            n: Some(self.n),
+            r: Some(self.r),
+            w: Some(self.w),
+            timeout_ms: Some(self.timeout.as_millis().min(u128::from(u32::MAX)) as u32),
+            last_write_wins: self.last_write_wins,
         }
     }
 
     /// Resolves a request's options: unset fields take the defaults, set
-    /// ones must lie within the bounds.
-    pub fn resolve(opts: Option<&pb::RequestOptions>, cfg: &ReplicationConfig) -> Result<Self> {
+    /// ones must lie within the bounds (N at most `max_n`, the
+    /// preference-list length).
+    pub fn resolve(
+        opts: Option<&pb::RequestOptions>,
+        cfg: &ReplicationConfig,
+        max_n: u32,
+    ) -> Result<Self> {
         let mut out = Self::defaults(cfg);
         let Some(o) = opts else {
             return Ok(out);
         };
         out.n = o.n.unwrap_or(cfg.n);
-        if out.n == 0 || out.n > cfg.max_n {
+        if out.n == 0 || out.n > max_n {
             return Err(Error::BadOption(format!(
-                "n = {} is outside 1..={} (replication.max_n)",
-                out.n, cfg.max_n
+                "n = {} is outside 1..={max_n} (placement.replicas)",
+                out.n
             )));
         }
         // Defaults never exceed the chosen N: a request that lowers N lowers
@@ -109,12 +129,12 @@ mod tests {
     #[test]
     fn options_resolve_within_bounds() {
         let cfg = ReplicationConfig::default();
-        assert_eq!(RequestOptions::resolve(None, &cfg).unwrap().n, 3);
+        assert_eq!(RequestOptions::resolve(None, &cfg, 5).unwrap().n, 3);
         let one = pb::RequestOptions {
             n: Some(1),
             ..Default::default()
         };
-        let o = RequestOptions::resolve(Some(&one), &cfg).unwrap();
+        let o = RequestOptions::resolve(Some(&one), &cfg, 5).unwrap();
         assert_eq!((o.n, o.r, o.w), (1, 1, 1));
         for bad in [
             pb::RequestOptions {
@@ -142,7 +162,7 @@ mod tests {
                 ..Default::default()
             },
         ] {
-            let err = RequestOptions::resolve(Some(&bad), &cfg).unwrap_err();
+            let err = RequestOptions::resolve(Some(&bad), &cfg, 5).unwrap_err();
             assert!(matches!(err, Error::BadOption(_)), "{err}");
         }
     }

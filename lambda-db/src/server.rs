@@ -1,15 +1,21 @@
-//! The gRPC server: the KV service, `grpc.health.v1` health and server
-//! reflection on one TCP listener, with graceful shutdown.
+//! The gRPC server: the KV service, the admin service, the replica service
+//! (in a cluster), `grpc.health.v1` health and server reflection on one TCP
+//! listener, with graceful shutdown.
 //!
 //! On shutdown the server stops accepting connections and waits for
 //! in-flight requests to finish before `serve` returns.
 
 use lambda_proto::kv::v1::kv_server::KvServer;
+use lambda_proto::node::v1::admin_server::AdminServer;
+use lambda_proto::node::v1::replica_server::ReplicaServer;
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::KvService;
+use crate::cluster::admin::AdminService;
+use crate::cluster::replica_service::ReplicaService;
 use crate::config::LimitsConfig;
 
 /// Why the server stopped with an error.
@@ -23,11 +29,22 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Serves `kv` with health and reflection on `listener` until `shutdown`
-/// fires, then drains in-flight requests.
+/// The services a node serves.
+#[derive(Debug)]
+pub struct Services {
+    /// The public KV API.
+    pub kv: KvService,
+    /// The admin API.
+    pub admin: AdminService,
+    /// Replica calls from peers (cluster mode only).
+    pub replica: Option<ReplicaService>,
+}
+
+/// Serves `services` with health and reflection on `listener` until
+/// `shutdown` fires, then drains in-flight requests.
 pub async fn serve(
     listener: TcpListener,
-    kv: KvService,
+    services: Services,
     limits: &LimitsConfig,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
@@ -41,15 +58,29 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(lambda_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let kv = KvServer::new(kv)
+    let kv = KvServer::new(services.kv)
         .max_decoding_message_size(limits.max_request_bytes)
         .max_encoding_message_size(limits.max_request_bytes);
-    let incoming = TcpListenerStream::new(listener);
+    let replica = services.replica.map(|r| {
+        ReplicaServer::new(r)
+            .max_decoding_message_size(limits.max_request_bytes)
+            .max_encoding_message_size(limits.max_request_bytes)
+    });
+    // Replies are small writes: without TCP_NODELAY, Nagle's algorithm and
+    // delayed ACKs add ~40 ms to a request.
+    let incoming = TcpListenerStream::new(listener).map(|conn| {
+        if let Ok(stream) = &conn {
+            let _ = stream.set_nodelay(true);
+        }
+        conn
+    });
     tonic::transport::Server::builder()
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(kv)
+        .add_service(AdminServer::new(services.admin))
+        .add_optional_service(replica)
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await?;
     Ok(())

@@ -146,6 +146,29 @@ impl LocalStore {
         })
     }
 
+    /// Writes a batch, honouring and raising the write fence: a batch is
+    /// refused while the fence is up, and a failed batch raises it.
+    pub fn write_batch(&self, batch: WriteBatch) -> Result<()> {
+        if let Some(reason) = self.writes_refused() {
+            return Err(Error::WritesRefused(reason));
+        }
+        if let Err(e) = self.engine.write(batch) {
+            let reason = e.to_string();
+            tracing::error!(error = %reason, "storage write failed; refusing further writes");
+            *self.fence.lock() = Some(reason);
+            return Err(Error::Storage(e));
+        }
+        Ok(())
+    }
+
+    /// Holds the lock of `key`'s stripe, for read-modify-write sequences of
+    /// other column families (hints) that must not interleave with writes of
+    /// the same key.
+    pub fn lock_key(&self, key: &[u8]) -> parking_lot::MutexGuard<'_, ()> {
+        let stripe = (crate::keyspace::key_hash(key) as usize) % LOCK_STRIPES;
+        self.locks[stripe].lock()
+    }
+
     fn read(&self, stored_key: &[u8], key: &[u8]) -> Result<VersionedObject> {
         match self.engine.get(Cf::Data, stored_key)? {
             None => Ok(VersionedObject::default()),
@@ -165,18 +188,12 @@ impl LocalStore {
             return Err(Error::WritesRefused(reason));
         }
         let stored_key = self.keyspace.data_key(key);
-        let stripe = (crate::keyspace::key_hash(key) as usize) % LOCK_STRIPES;
-        let _guard = self.locks[stripe].lock();
+        let _guard = self.lock_key(key);
         let mut obj = self.read(&stored_key, key)?;
         if change(&mut obj) {
             let mut batch = WriteBatch::new();
             batch.put(Cf::Data, stored_key, encode_object(&obj));
-            if let Err(e) = self.engine.write(batch) {
-                let reason = e.to_string();
-                tracing::error!(error = %reason, "storage write failed; refusing further writes");
-                *self.fence.lock() = Some(reason);
-                return Err(Error::Storage(e));
-            }
+            self.write_batch(batch)?;
         }
         Ok(obj)
     }

@@ -1,7 +1,7 @@
 //! A single storage node as a separate process over gRPC: versioning
 //! through the API, precise errors, durability across `kill -9`, graceful
 //! shutdown, health and reflection.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::time::Duration;
 

@@ -33,3 +33,11 @@ pub mod chain {
         tonic::include_proto!("lambda.chain.v1");
     }
 }
+
+/// The internal replica protocol and the admin API (`lambda.node.v1`).
+pub mod node {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("lambda.node.v1");
+    }
+}

@@ -7,6 +7,10 @@
 //! - [`Process`] is a child process that a test can `SIGKILL`, `SIGSTOP`,
 //!   `SIGCONT`, stop gracefully and restart; it is killed when dropped, so a
 //!   failing test leaves nothing running.
+//! - [`cluster::LocalCluster`] starts a cluster of `lambda-db` processes on
+//!   loopback with a generated membership file.
+
+pub mod cluster;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -21,11 +25,13 @@ use nix::unistd::Pid;
 /// running test.
 pub fn binary(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe().context("locating the test executable")?;
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .context("test executable has no target directory")?;
+    // target/<profile>/deps/<test> or target/<profile>/<bin> → target/<profile>/<name>
+    let mut profile_dir = exe.parent().context("executable has no directory")?;
+    if profile_dir.file_name().is_some_and(|n| n == "deps") {
+        profile_dir = profile_dir
+            .parent()
+            .context("test executable has no target directory")?;
+    }
     let path = profile_dir.join(name);
     if !path.exists() {
         bail!(

@@ -27,12 +27,16 @@ pub trait KvBackend: Send + Sync + 'static {
     ) -> Result<VersionedObject>;
 }
 
-/// Runs a blocking store call on the blocking pool, bounded by a deadline.
-pub async fn run_blocking<T, F>(timeout: std::time::Duration, f: F) -> Result<T>
+/// Runs a store call: on the blocking pool, bounded by a deadline, when the
+/// store's engine does I/O; inline when it answers from memory.
+pub async fn run_blocking<T, F>(store: &LocalStore, timeout: std::time::Duration, f: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T> + Send + 'static,
 {
+    if !store.engine().blocks() {
+        return f();
+    }
     let task = tokio::task::spawn_blocking(f);
     match tokio::time::timeout(timeout, task).await {
         Ok(Ok(result)) => result,
@@ -58,7 +62,7 @@ impl LocalBackend {
 impl KvBackend for LocalBackend {
     async fn get(&self, key: Vec<u8>, opts: RequestOptions) -> Result<VersionedObject> {
         let store = self.store.clone();
-        run_blocking(opts.timeout, move || store.get(&key)).await
+        run_blocking(&self.store, opts.timeout, move || store.get(&key)).await
     }
 
     async fn write(
@@ -68,6 +72,9 @@ impl KvBackend for LocalBackend {
         opts: RequestOptions,
     ) -> Result<VersionedObject> {
         let store = self.store.clone();
-        run_blocking(opts.timeout, move || store.coordinate(&key, update)).await
+        run_blocking(&self.store, opts.timeout, move || {
+            store.coordinate(&key, update)
+        })
+        .await
     }
 }

@@ -8,6 +8,7 @@ use lambda_proto::kv::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use super::backend::KvBackend;
+use super::gate::RequestGate;
 use crate::config::{LimitsConfig, ReplicationConfig};
 use crate::error::{Error, Result};
 use crate::request::{RequestOptions, check_key, check_value};
@@ -20,6 +21,8 @@ pub struct KvService {
     backend: Arc<dyn KvBackend>,
     limits: LimitsConfig,
     replication: ReplicationConfig,
+    max_n: u32,
+    gate: Arc<RequestGate>,
 }
 
 impl std::fmt::Debug for KvService {
@@ -46,31 +49,52 @@ fn sibling_to_pb(s: &Sibling) -> pb::Sibling {
     }
 }
 
+/// The siblings a client sees: every live value once. Two siblings with the
+/// same bytes (a write applied twice after a retry, or two writers agreeing)
+/// are shown as one, the newest; the context still covers both, so a write
+/// with it supersedes both.
 fn live_siblings(obj: &VersionedObject, lww: bool) -> Vec<pb::Sibling> {
     if lww {
-        obj.newest_live().map(sibling_to_pb).into_iter().collect()
-    } else {
-        obj.live().map(sibling_to_pb).collect()
+        return obj.newest_live().map(sibling_to_pb).into_iter().collect();
     }
+    let mut out: Vec<&Sibling> = Vec::new();
+    for s in obj.live() {
+        match out.iter_mut().find(|o| o.value == s.value) {
+            Some(o) if (s.timestamp_ms, s.dot) > (o.timestamp_ms, o.dot) => *o = s,
+            Some(_) => {}
+            None => out.push(s),
+        }
+    }
+    out.into_iter().map(sibling_to_pb).collect()
 }
 
 impl KvService {
-    /// A service over `backend` with the given limits and replication bounds.
+    /// A service over `backend` with the given limits, replication defaults
+    /// and largest N.
     pub fn new(
         backend: Arc<dyn KvBackend>,
         limits: LimitsConfig,
         replication: ReplicationConfig,
+        max_n: u32,
     ) -> Self {
+        let gate = Arc::new(RequestGate::new(limits.max_inflight_requests));
         Self {
             backend,
             limits,
             replication,
+            max_n,
+            gate,
         }
+    }
+
+    /// The admission gate (for the admin status).
+    pub fn gate(&self) -> Arc<RequestGate> {
+        self.gate.clone()
     }
 
     async fn get_one(&self, req: pb::GetRequest) -> Result<pb::GetResponse> {
         check_key(&req.key, &self.limits)?;
-        let opts = RequestOptions::resolve(req.options.as_ref(), &self.replication)?;
+        let opts = RequestOptions::resolve(req.options.as_ref(), &self.replication, self.max_n)?;
         let obj = self.backend.get(req.key, opts).await?;
         Ok(pb::GetResponse {
             found: obj.is_found(),
@@ -91,7 +115,7 @@ impl KvService {
             check_value(bytes, &self.limits)?;
         }
         let context = decode_context(context).map_err(Error::BadContext)?;
-        let opts = RequestOptions::resolve(options, &self.replication)?;
+        let opts = RequestOptions::resolve(options, &self.replication, self.max_n)?;
         let update = Update {
             value,
             context,
@@ -156,10 +180,12 @@ impl KvService {
 #[tonic::async_trait]
 impl pb::kv_server::Kv for KvService {
     async fn get(&self, req: Request<pb::GetRequest>) -> Result<Response<pb::GetResponse>, Status> {
+        let _slot = self.gate.admit()?;
         Ok(Response::new(self.get_one(req.into_inner()).await?))
     }
 
     async fn put(&self, req: Request<pb::PutRequest>) -> Result<Response<pb::PutResponse>, Status> {
+        let _slot = self.gate.admit()?;
         Ok(Response::new(self.put_one(req.into_inner()).await?))
     }
 
@@ -167,6 +193,7 @@ impl pb::kv_server::Kv for KvService {
         &self,
         req: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
+        let _slot = self.gate.admit()?;
         Ok(Response::new(self.delete_one(req.into_inner()).await?))
     }
 
@@ -174,6 +201,7 @@ impl pb::kv_server::Kv for KvService {
         &self,
         req: Request<pb::BatchRequest>,
     ) -> Result<Response<pb::BatchResponse>, Status> {
+        let _slot = self.gate.admit()?;
         let ops = req.into_inner().operations;
         if ops.len() > self.limits.max_batch_ops {
             return Err(Error::BatchTooLarge {
@@ -214,6 +242,7 @@ mod tests {
                 ..Default::default()
             },
             ReplicationConfig::default(),
+            5,
         );
         (svc, engine)
     }

@@ -2,7 +2,9 @@
 //! backends that serve it.
 
 pub mod backend;
+pub mod gate;
 pub mod kv_service;
 
 pub use backend::{KvBackend, LocalBackend};
+pub use gate::RequestGate;
 pub use kv_service::KvService;

@@ -90,6 +90,10 @@ impl Engine for MemoryEngine {
         Ok(())
     }
 
+    fn blocks(&self) -> bool {
+        false
+    }
+
     fn stats(&self) -> EngineStats {
         let families = self.families.read();
         EngineStats {

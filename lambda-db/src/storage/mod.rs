@@ -193,4 +193,11 @@ pub trait Engine: Send + Sync + 'static {
 
     /// Size figures.
     fn stats(&self) -> EngineStats;
+
+    /// True when calls may block on I/O, so async callers must run them on
+    /// the blocking pool; false for engines that answer from memory (which
+    /// then run inline, keeping simulations on a paused clock deterministic).
+    fn blocks(&self) -> bool {
+        true
+    }
 }

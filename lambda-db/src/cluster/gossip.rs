@@ -1,0 +1,104 @@
+//! Gossip: chitchat's scuttlebutt gossip over UDP with its phi-accrual
+//! failure detector, feeding [`Liveness`].
+//!
+//! Each node gossips under its node id and publishes its hint backlog (key
+//! `hints`). A watcher task turns chitchat's live set into the liveness view,
+//! keeping only members of the current epoch: gossip from a node that is not
+//! a member is ignored.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chitchat::transport::UdpTransport;
+use chitchat::{ChitchatConfig, ChitchatHandle, ChitchatId, FailureDetectorConfig, spawn_chitchat};
+use tokio_util::sync::CancellationToken;
+
+use super::Cluster;
+use crate::error::{Error, Result};
+use crate::placement::DeviceId;
+
+const HINTS_KEY: &str = "hints";
+
+/// Gossip settings.
+#[derive(Clone, Debug)]
+pub struct GossipSettings {
+    /// UDP address to listen on and advertise.
+    pub listen: SocketAddr,
+    /// Other members' gossip addresses.
+    pub seeds: Vec<SocketAddr>,
+    /// Cluster name; other clusters' gossip is ignored.
+    pub cluster_id: String,
+    /// Interval between gossip rounds.
+    pub interval: Duration,
+    /// Phi threshold of the failure detector.
+    pub phi_threshold: f64,
+}
+
+/// Starts gossip and the task that feeds liveness from it; both stop when
+/// `shutdown` fires.
+pub async fn start(
+    cluster: Arc<Cluster>,
+    settings: GossipSettings,
+    shutdown: CancellationToken,
+) -> Result<ChitchatHandle> {
+    let generation = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let failure_detector = FailureDetectorConfig {
+        phi_threshold: settings.phi_threshold,
+        initial_interval: settings.interval,
+        max_interval: settings.interval * 20,
+        dead_node_grace_period: Duration::from_secs(3600),
+        ..FailureDetectorConfig::default()
+    };
+    let config = ChitchatConfig {
+        chitchat_id: ChitchatId::new(cluster.self_id.0.clone(), generation, settings.listen),
+        cluster_id: settings.cluster_id.clone(),
+        gossip_interval: settings.interval,
+        listen_addr: settings.listen,
+        seed_nodes: settings.seeds.iter().map(ToString::to_string).collect(),
+        failure_detector_config: failure_detector,
+        marked_for_deletion_grace_period: Duration::from_secs(3600),
+        catchup_callback: None,
+        extra_liveness_predicate: None,
+        protocol_version: chitchat::ProtocolVersion::V0,
+    };
+    let handle = spawn_chitchat(
+        config,
+        vec![(HINTS_KEY.to_string(), "0".to_string())],
+        &UdpTransport,
+    )
+    .await
+    .map_err(|e| Error::Internal(format!("gossip on {}: {e}", settings.listen)))?;
+    let chitchat = handle.chitchat();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(settings.interval);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticker.tick() => {}
+            }
+            let backlog = cluster.hints.backlog();
+            let mut chitchat = chitchat.lock().await;
+            chitchat.self_node_state().set(HINTS_KEY, backlog);
+            let view = cluster.view.get();
+            let mut live = BTreeSet::new();
+            let mut backlogs = BTreeMap::new();
+            for id in chitchat.live_nodes() {
+                let node = DeviceId(id.node_id.to_string());
+                if !view.is_member(&node) {
+                    continue;
+                }
+                if let Some(b) = chitchat.node_state(id).and_then(|s| s.get(HINTS_KEY)) {
+                    backlogs.insert(node.clone(), b.parse().unwrap_or(0));
+                }
+                live.insert(node);
+            }
+            drop(chitchat);
+            cluster.liveness.set_gossip_view(live, backlogs);
+        }
+    });
+    Ok(handle)
+}

@@ -1,0 +1,236 @@
+//! How a node calls its peers: the [`ReplicaTransport`] interface and its
+//! gRPC implementation.
+//!
+//! Coordinators and the handoff worker talk to replicas only through this
+//! trait, so the in-process simulation (`cluster::sim`) can put a
+//! fault-injecting transport in its place. Every call has a deadline; a
+//! failure says whether the peer was unreachable, too slow, or refused.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use lambda_proto::node::v1 as pb;
+use lambda_proto::node::v1::replica_client::ReplicaClient;
+use parking_lot::Mutex;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::placement::DeviceId;
+use crate::version::VersionedObject;
+use crate::version::codec::{object_from_pb, object_to_pb};
+
+/// The metadata header that names the calling node.
+pub const NODE_HEADER: &str = "x-lambda-node";
+
+/// A peer: its id and gRPC endpoint (`host:port`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Peer {
+    /// Node id.
+    pub id: DeviceId,
+    /// gRPC address.
+    pub endpoint: String,
+}
+
+/// Why a call to a peer failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RpcError {
+    /// No answer within the deadline.
+    #[error("{peer}: no answer within {ms} ms")]
+    Timeout {
+        /// The peer.
+        peer: DeviceId,
+        /// The deadline.
+        ms: u64,
+    },
+    /// The connection failed.
+    #[error("{peer}: unreachable ({reason})")]
+    Unreachable {
+        /// The peer.
+        peer: DeviceId,
+        /// Transport error.
+        reason: String,
+    },
+    /// The peer answered with an error status.
+    #[error("{peer}: {code:?}: {message}")]
+    Refused {
+        /// The peer.
+        peer: DeviceId,
+        /// Its status code.
+        code: tonic::Code,
+        /// Its message.
+        message: String,
+    },
+    /// The peer's answer does not decode.
+    #[error("{peer}: invalid answer: {reason}")]
+    Invalid {
+        /// The peer.
+        peer: DeviceId,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl RpcError {
+    /// True when the peer itself is probably down or hung (as opposed to
+    /// answering with an error), so it should be suspected.
+    pub fn peer_down(&self) -> bool {
+        matches!(self, Self::Timeout { .. } | Self::Unreachable { .. })
+            || matches!(self, Self::Refused { code, .. } if *code == tonic::Code::Unavailable)
+    }
+}
+
+/// Replica calls from one node to another.
+#[tonic::async_trait]
+pub trait ReplicaTransport: Send + Sync + 'static {
+    /// Sends an object to merge; `hint_for` makes the receiver keep it as a
+    /// hint for that node.
+    async fn put(
+        &self,
+        to: &Peer,
+        key: &[u8],
+        object: &VersionedObject,
+        hint_for: Option<&DeviceId>,
+    ) -> Result<(), RpcError>;
+
+    /// Reads a replica's object (merged with hints it holds for the key).
+    async fn get(&self, to: &Peer, key: &[u8]) -> Result<VersionedObject, RpcError>;
+
+    /// Asks `to` to coordinate a client write, waiting up to `timeout` (the
+    /// client's deadline, as coordinating waits for a write quorum).
+    async fn coordinate(
+        &self,
+        to: &Peer,
+        request: pb::CoordinateRequest,
+        timeout: Duration,
+    ) -> Result<VersionedObject, RpcError>;
+}
+
+/// The gRPC transport: one lazily connected channel per peer endpoint.
+#[derive(Debug)]
+pub struct GrpcTransport {
+    self_id: DeviceId,
+    timeout: Duration,
+    channels: Mutex<HashMap<String, Channel>>,
+}
+
+impl GrpcTransport {
+    /// A transport for node `self_id` whose calls time out after `timeout`.
+    pub fn new(self_id: DeviceId, timeout: Duration) -> Self {
+        Self {
+            self_id,
+            timeout,
+            channels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn client(&self, peer: &Peer) -> Result<ReplicaClient<Channel>, RpcError> {
+        let mut channels = self.channels.lock();
+        if let Some(ch) = channels.get(&peer.endpoint) {
+            return Ok(ReplicaClient::new(ch.clone()).max_decoding_message_size(usize::MAX));
+        }
+        let uri = format!("http://{}", peer.endpoint);
+        let channel = Endpoint::from_shared(uri)
+            .map_err(|e| RpcError::Unreachable {
+                peer: peer.id.clone(),
+                reason: e.to_string(),
+            })?
+            .connect_timeout(self.timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .connect_lazy();
+        channels.insert(peer.endpoint.clone(), channel.clone());
+        Ok(ReplicaClient::new(channel).max_decoding_message_size(usize::MAX))
+    }
+
+    fn request<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut req = tonic::Request::new(msg);
+        req.set_timeout(self.timeout);
+        if let Ok(v) = self.self_id.0.parse() {
+            req.metadata_mut().insert(NODE_HEADER, v);
+        }
+        req
+    }
+
+    fn map_status(&self, peer: &Peer, status: tonic::Status) -> RpcError {
+        let ms = self.timeout.as_millis() as u64;
+        match status.code() {
+            tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => RpcError::Timeout {
+                peer: peer.id.clone(),
+                ms,
+            },
+            tonic::Code::Unavailable => RpcError::Unreachable {
+                peer: peer.id.clone(),
+                reason: status.message().to_string(),
+            },
+            code => RpcError::Refused {
+                peer: peer.id.clone(),
+                code,
+                message: status.message().to_string(),
+            },
+        }
+    }
+
+    async fn call<T, F>(&self, peer: &Peer, timeout: Duration, fut: F) -> Result<T, RpcError>
+    where
+        F: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(Ok(resp)) => Ok(resp.into_inner()),
+            Ok(Err(status)) => Err(self.map_status(peer, status)),
+            Err(_) => Err(RpcError::Timeout {
+                peer: peer.id.clone(),
+                ms: timeout.as_millis() as u64,
+            }),
+        }
+    }
+
+    fn decode(
+        peer: &Peer,
+        obj: Option<lambda_proto::storage::v1::StoredObject>,
+    ) -> Result<VersionedObject, RpcError> {
+        object_from_pb(obj.unwrap_or_default()).map_err(|e| RpcError::Invalid {
+            peer: peer.id.clone(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl ReplicaTransport for GrpcTransport {
+    async fn put(
+        &self,
+        to: &Peer,
+        key: &[u8],
+        object: &VersionedObject,
+        hint_for: Option<&DeviceId>,
+    ) -> Result<(), RpcError> {
+        let mut client = self.client(to)?;
+        let req = self.request(pb::ReplicaPutRequest {
+            key: key.to_vec(),
+            object: Some(object_to_pb(object)),
+            hint_for: hint_for.map(|h| h.0.clone()).unwrap_or_default(),
+        });
+        self.call(to, self.timeout, client.put(req))
+            .await
+            .map(|_| ())
+    }
+
+    async fn get(&self, to: &Peer, key: &[u8]) -> Result<VersionedObject, RpcError> {
+        let mut client = self.client(to)?;
+        let req = self.request(pb::ReplicaGetRequest { key: key.to_vec() });
+        let resp = self.call(to, self.timeout, client.get(req)).await?;
+        Self::decode(to, resp.object)
+    }
+
+    async fn coordinate(
+        &self,
+        to: &Peer,
+        request: pb::CoordinateRequest,
+        timeout: Duration,
+    ) -> Result<VersionedObject, RpcError> {
+        let mut client = self.client(to)?;
+        let mut req = self.request(request);
+        req.set_timeout(timeout);
+        let resp = self.call(to, timeout, client.coordinate(req)).await?;
+        Self::decode(to, resp.object)
+    }
+}
