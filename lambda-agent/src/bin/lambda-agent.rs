@@ -1,0 +1,3 @@
+//! `lambda-agent`: the agent daemon (being built).
+
+fn main() {}
