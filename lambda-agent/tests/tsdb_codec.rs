@@ -58,6 +58,49 @@ fn series() -> impl Strategy<Value = Vec<Point>> {
         })
 }
 
+/// Series whose values are exact decimals (0 to 4 fraction digits), with
+/// occasional specials that force the XOR mode.
+fn decimal_series() -> impl Strategy<Value = Vec<Point>> {
+    (
+        0u32..5,
+        prop::collection::vec((-5i64..5, -100_000i64..100_000), 2..200),
+        prop::option::weighted(0.1, special()),
+    )
+        .prop_map(|(e, steps, special)| {
+            let scale = 10f64.powi(e as i32);
+            let mut out: Vec<Point> = steps
+                .iter()
+                .enumerate()
+                .map(|(i, &(j, m))| {
+                    Point::new(1_700_000_000_000 + i as i64 * 10_000 + j, m as f64 / scale)
+                })
+                .collect();
+            if let Some(v) = special {
+                let n = out.len() / 2;
+                out[n].value = v;
+            }
+            out
+        })
+}
+
+/// The value mode byte of an encoded block (after version and two varints).
+fn mode_of(bytes: &[u8]) -> u8 {
+    let mut i = 1;
+    for _ in 0..2 {
+        while bytes[i] & 0x80 != 0 {
+            i += 1;
+        }
+        i += 1;
+    }
+    bytes[i]
+}
+
+fn framed(body: &[u8]) -> Vec<u8> {
+    let mut b = body.to_vec();
+    b.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+    b
+}
+
 fn same_bits(a: &[Point], b: &[Point]) -> bool {
     a.len() == b.len()
         && a.iter().zip(b).all(|(x, y)| {
@@ -75,6 +118,34 @@ proptest! {
         prop_assert!(same_bits(&points, &back));
         // The encoding is a function of the points.
         prop_assert_eq!(bytes, block::encode_points(&back).unwrap());
+    }
+
+    #[test]
+    fn decimal_blocks_round_trip_bit_exactly(points in decimal_series()) {
+        let bytes = block::encode_points(&points).unwrap();
+        let back = block::decode(&bytes).unwrap();
+        prop_assert!(same_bits(&points, &back));
+        let xor_only = points.iter().any(|p| !p.value.is_finite() || p.value.to_bits() == (-0.0f64).to_bits());
+        if xor_only {
+            prop_assert_eq!(mode_of(&bytes), 0);
+        }
+    }
+
+    #[test]
+    fn checksummed_garbage_never_panics(
+        count in 1u8..100,
+        mode in 0u8..3,
+        exp in 0u8..7,
+        order in 0u8..4,
+        payload in prop::collection::vec(any::<u8>(), 0..300),
+    ) {
+        // A valid frame around random content reaches the bit decoders.
+        let mut body = vec![1, count, 0x80, 0x80, 0x01, mode];
+        if mode == 1 {
+            body.extend_from_slice(&[exp, order, 4]);
+        }
+        body.extend_from_slice(&payload);
+        let _ = block::decode(&framed(&body));
     }
 
     #[test]
@@ -121,6 +192,39 @@ proptest! {
         let n = cut.index(bytes.len());
         prop_assert!(block::decode(&bytes[..n]).is_err());
     }
+}
+
+#[test]
+fn decimal_mode_is_chosen_for_decimal_gauges_and_is_smaller() {
+    let pts: Vec<Point> = (0..60)
+        .map(|i| {
+            Point::new(
+                1_700_000_000_000 + i * 10_000,
+                f64::from((i * 37 % 200) as i32) / 10.0,
+            )
+        })
+        .collect();
+    let bytes = block::encode_points(&pts).unwrap();
+    assert_eq!(mode_of(&bytes), 1);
+    let mut enc = GorillaEncoder::new();
+    for p in &pts {
+        enc.push(p.timestamp_ms, p.value).unwrap();
+    }
+    assert!(
+        bytes.len() * 2 < enc.payload().len(),
+        "{} vs {}",
+        bytes.len(),
+        enc.payload().len()
+    );
+    assert!(same_bits(&pts, &block::decode(&bytes).unwrap()));
+    let e = block::decode(&framed(&[1, 2, 0, 1, 9, 1, 2]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("decimal exponent 9"), "{e}");
+    let e = block::decode(&framed(&[1, 2, 0, 7]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown value mode 7"), "{e}");
 }
 
 #[test]

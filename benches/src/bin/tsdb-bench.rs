@@ -2,11 +2,11 @@
 //! agent's time-series store on a generated host-metrics dataset.
 //!
 //! ```text
-//! cargo run --release --bin tsdb-bench [-- --hosts 10 --hours 24 --seed 1]
+//! cargo run --release --bin tsdb-bench [-- --hosts 10 --hours 24 --seed 1 --jitter-ms 3]
 //! ```
 //!
 //! Dataset (seeded): per host, 10 s scrapes with ±3 ms timestamp jitter
-//! shared by the host's series, one day by default:
+//! (`--jitter-ms`) shared by the host's series, one day by default:
 //!
 //! - 4 × `cpu_usage_percent{cpu}`: gauge, busy share of 1000 ticks per
 //!   scrape (0.1 % steps) around a drifting host load;
@@ -42,6 +42,7 @@ struct Args {
     hosts: usize,
     hours: i64,
     seed: u64,
+    jitter_ms: i64,
 }
 
 fn args() -> Result<Args> {
@@ -49,6 +50,7 @@ fn args() -> Result<Args> {
         hosts: 10,
         hours: 24,
         seed: 1,
+        jitter_ms: 3,
     };
     let v: Vec<String> = std::env::args().skip(1).collect();
     for pair in v.chunks(2) {
@@ -57,14 +59,20 @@ fn args() -> Result<Args> {
             "--hosts" => a.hosts = val.parse()?,
             "--hours" => a.hours = val.parse()?,
             "--seed" => a.seed = val.parse()?,
-            o => anyhow::bail!("unknown option {o} (use --hosts, --hours, --seed)"),
+            "--jitter-ms" => a.jitter_ms = val.parse()?,
+            o => anyhow::bail!("unknown option {o} (use --hosts, --hours, --seed, --jitter-ms)"),
         }
     }
     Ok(a)
 }
 
 /// Generates every series of one host.
-fn host_series(host: usize, steps: i64, rng: &mut StdRng) -> Result<Vec<(SeriesKey, Vec<Point>)>> {
+fn host_series(
+    host: usize,
+    steps: i64,
+    jitter: i64,
+    rng: &mut StdRng,
+) -> Result<Vec<(SeriesKey, Vec<Point>)>> {
     let h = format!("host-{host:02}");
     let key = |m: &str, extra: Option<(&str, String)>| {
         let mut l = vec![("host", h.clone())];
@@ -97,7 +105,7 @@ fn host_series(host: usize, steps: i64, rng: &mut StdRng) -> Result<Vec<(SeriesK
     let (mut rx, mut tx, mut rd, mut wr) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
     let rx_rate: f64 = rng.random_range(1e4..5e6);
     for i in 0..steps {
-        let ts = T0 + i * STEP_MS + rng.random_range(-3..=3);
+        let ts = T0 + i * STEP_MS + rng.random_range(-jitter..=jitter);
         load = (load + rng.random_range(-0.02f64..0.02)).clamp(0.01, 0.99);
         let mut vals = Vec::with_capacity(13);
         for _ in 0..4 {
@@ -160,14 +168,15 @@ fn main() -> Result<()> {
     let mut rng = StdRng::seed_from_u64(a.seed);
     let mut data = Vec::new();
     for h in 0..a.hosts {
-        data.extend(host_series(h, steps, &mut rng)?);
+        data.extend(host_series(h, steps, a.jitter_ms, &mut rng)?);
     }
     let points: usize = data.iter().map(|s| s.1.len()).sum();
     println!(
-        "dataset: {} hosts x 13 series ({} series), {} h of 10 s scrapes, {points} points",
+        "dataset: {} hosts x 13 series ({} series), {} h of 10 s scrapes with ±{} ms jitter, {points} points",
         a.hosts,
         data.len(),
-        a.hours
+        a.hours,
+        a.jitter_ms
     );
 
     // Encode: every series into sealed 10-minute blocks.

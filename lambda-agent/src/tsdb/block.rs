@@ -5,9 +5,14 @@
 //! Layout (version 1):
 //!
 //! ```text
-//! version u8 = 1 | count varint | first timestamp zigzag varint
-//! | Gorilla bit stream | CRC32 (LE) of everything before it
+//! version u8 = 1 | count varint | first timestamp zigzag varint | mode u8
+//! | mode 0 (XOR):     Gorilla bit stream (first value raw inside)
+//! | mode 1 (decimal): exponent u8 | order u8 | first integer zigzag varint | bit stream
+//! | CRC32 (LE) of everything before it
 //! ```
+//!
+//! Mode 0 is Gorilla as in the paper; mode 1 is the decimal extension of
+//! [`super::decimal`], used when it is smaller.
 //!
 //! The series is named by the block's key (see [`super::keys`]), not
 //! repeated inside. Encoding is deterministic: the same points always give
@@ -16,21 +21,52 @@
 
 use super::Point;
 use super::codec::{Reader, Writer};
+use super::decimal;
 use super::error::DecodeError;
 use super::gorilla::{self, GorillaEncoder};
 
 const VERSION: u8 = 1;
+const MODE_XOR: u8 = 0;
+const MODE_DECIMAL: u8 = 1;
 
-/// Encodes a block from an encoder's points (the encoder stays usable).
+fn header(count: u32, first_ts: i64, mode: u8, payload_len: usize) -> Writer {
+    let mut w = Writer::with_capacity(payload_len + 24);
+    w.u8(VERSION);
+    w.varint(u64::from(count));
+    w.zigzag(first_ts);
+    w.u8(mode);
+    w
+}
+
+/// Encodes a block from an encoder's points (the encoder stays usable),
+/// in the XOR mode or, when smaller, the decimal mode.
 pub fn encode(enc: &GorillaEncoder) -> Vec<u8> {
     let payload = enc.payload();
-    let mut w = Writer::with_capacity(payload.len() + 16);
-    w.u8(VERSION);
-    w.varint(u64::from(enc.count()));
-    w.zigzag(enc.first_ts());
+    let mut w = header(enc.count(), enc.first_ts(), MODE_XOR, payload.len());
     w.buf.extend_from_slice(&payload);
     w.seal_crc();
-    w.buf
+    if enc.count() < 2 {
+        return w.buf;
+    }
+    let Ok(points) = gorilla::decode(&payload, enc.first_ts(), enc.count() as usize, 0) else {
+        return w.buf;
+    };
+    match decimal::encode(&points) {
+        Some(d) if d.payload.len() + 12 < w.buf.len() => {
+            let mut dw = header(enc.count(), enc.first_ts(), MODE_DECIMAL, d.payload.len());
+            dw.u8(d.exponent);
+            dw.u8(d.order as u8);
+            dw.zigzag(d.first);
+            dw.buf.extend_from_slice(&d.payload);
+            dw.seal_crc();
+            if dw.buf.len() < w.buf.len() {
+                dw.buf
+            } else {
+                w.buf
+            }
+        }
+        _ => w.buf,
+    }
 }
 
 /// Encodes points (strictly increasing timestamps) as a block.
@@ -70,9 +106,30 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Point>, DecodeError> {
     if !(0..=super::MAX_TIMESTAMP_MS).contains(&first_ts) {
         return Err(r.err(format!("first timestamp {first_ts} out of range")));
     }
-    let at = r.pos();
-    let payload = r.take(r.remaining(), "payload")?;
-    gorilla::decode(payload, first_ts, count as usize, at)
+    match r.u8("value mode")? {
+        MODE_XOR => {
+            let at = r.pos();
+            let payload = r.take(r.remaining(), "payload")?;
+            gorilla::decode(payload, first_ts, count as usize, at)
+        }
+        MODE_DECIMAL => {
+            let exponent = r.u8("decimal exponent")?;
+            let order = r.u8("difference order")?;
+            let first = r.zigzag("first value")?;
+            let at = r.pos();
+            let payload = r.take(r.remaining(), "payload")?;
+            decimal::decode(
+                payload,
+                first_ts,
+                count as usize,
+                exponent,
+                order,
+                first,
+                at,
+            )
+        }
+        m => Err(r.err(format!("unknown value mode {m}"))),
+    }
 }
 
 /// What the index knows of a block without reading it.

@@ -98,7 +98,7 @@ impl GorillaEncoder {
             self.w.write(bits, 64);
         } else {
             let delta = ts - self.prev_ts;
-            self.write_dod(delta - self.prev_delta);
+            write_dod(&mut self.w, delta - self.prev_delta);
             self.prev_delta = delta;
             self.write_xor(bits ^ self.prev_bits);
         }
@@ -106,33 +106,6 @@ impl GorillaEncoder {
         self.prev_bits = bits;
         self.count += 1;
         Ok(())
-    }
-
-    fn write_dod(&mut self, dod: i64) {
-        let w = &mut self.w;
-        match dod {
-            0 => w.write(0, 1),
-            -7..=8 => {
-                w.write(0b10, 2);
-                w.write((dod + 7) as u64, 4);
-            }
-            -63..=64 => {
-                w.write(0b110, 3);
-                w.write((dod + 63) as u64, 7);
-            }
-            -2047..=2048 => {
-                w.write(0b1110, 4);
-                w.write((dod + 2047) as u64, 12);
-            }
-            -2_147_483_647..=2_147_483_648 => {
-                w.write(0b11110, 5);
-                w.write((dod + 2_147_483_647) as u64, 32);
-            }
-            _ => {
-                w.write(0b11111, 5);
-                w.write(dod as u64, 64);
-            }
-        }
     }
 
     fn write_xor(&mut self, xor: u64) {
@@ -186,24 +159,7 @@ pub fn decode(
         value: f64::from_bits(bits),
     });
     for i in 1..count {
-        let dod = read_dod(&mut r)?;
-        delta = delta.checked_add(dod).filter(|d| *d > 0).ok_or_else(|| {
-            DecodeError::new(
-                "block",
-                base_offset,
-                format!("point {i}: timestamps do not increase"),
-            )
-        })?;
-        ts = ts
-            .checked_add(delta)
-            .filter(|t| *t <= super::MAX_TIMESTAMP_MS)
-            .ok_or_else(|| {
-                DecodeError::new(
-                    "block",
-                    base_offset,
-                    format!("point {i}: timestamp out of range"),
-                )
-            })?;
+        (ts, delta) = next_ts(&mut r, ts, delta, i, base_offset)?;
         if r.bit()? {
             if r.bit()? {
                 let l = r.read(5)? as u32;
@@ -241,8 +197,66 @@ pub fn decode(
     Ok(out)
 }
 
+/// Reads the next timestamp: returns it and its delta.
 #[inline]
-fn read_dod(r: &mut BitReader<'_>) -> Result<i64, DecodeError> {
+pub(crate) fn next_ts(
+    r: &mut BitReader<'_>,
+    ts: i64,
+    delta: i64,
+    i: usize,
+    base_offset: usize,
+) -> Result<(i64, i64), DecodeError> {
+    let dod = read_dod(r)?;
+    let delta = delta.checked_add(dod).filter(|d| *d > 0).ok_or_else(|| {
+        DecodeError::new(
+            "block",
+            base_offset,
+            format!("point {i}: timestamps do not increase"),
+        )
+    })?;
+    let ts = ts
+        .checked_add(delta)
+        .filter(|t| *t <= super::MAX_TIMESTAMP_MS)
+        .ok_or_else(|| {
+            DecodeError::new(
+                "block",
+                base_offset,
+                format!("point {i}: timestamp out of range"),
+            )
+        })?;
+    Ok((ts, delta))
+}
+
+/// Appends a timestamp delta of delta in the prefix code of the table above.
+pub(crate) fn write_dod(w: &mut BitWriter, dod: i64) {
+    match dod {
+        0 => w.write(0, 1),
+        -7..=8 => {
+            w.write(0b10, 2);
+            w.write((dod + 7) as u64, 4);
+        }
+        -63..=64 => {
+            w.write(0b110, 3);
+            w.write((dod + 63) as u64, 7);
+        }
+        -2047..=2048 => {
+            w.write(0b1110, 4);
+            w.write((dod + 2047) as u64, 12);
+        }
+        -2_147_483_647..=2_147_483_648 => {
+            w.write(0b11110, 5);
+            w.write((dod + 2_147_483_647) as u64, 32);
+        }
+        _ => {
+            w.write(0b11111, 5);
+            w.write(dod as u64, 64);
+        }
+    }
+}
+
+/// Reads a timestamp delta of delta.
+#[inline]
+pub(crate) fn read_dod(r: &mut BitReader<'_>) -> Result<i64, DecodeError> {
     Ok(match r.ones(5)? {
         0 => 0,
         1 => r.read(4)? as i64 - 7,

@@ -7,7 +7,8 @@
 //! Modules, bottom up:
 //!
 //! - [`series`]: metric + labels, canonical form, stable series id.
-//! - [`gorilla`], [`block`]: the compression and the sealed-block format.
+//! - [`gorilla`], [`block`]: the compression and the sealed-block format
+//!   (with the private `decimal` value mode for exact decimals).
 //! - [`wal`], [`state`]: what is kept on the agent's disk.
 //! - [`keys`], [`index`], [`remote`]: what is kept in the cluster, and how.
 //! - [`head`], [`store`]: the in-memory head and the [`Tsdb`] façade.
@@ -17,6 +18,7 @@
 mod bits;
 pub mod block;
 mod codec;
+mod decimal;
 pub mod error;
 pub mod gorilla;
 pub mod head;
