@@ -319,3 +319,41 @@ async fn sdk_retries_ride_out_a_node_restart() {
     let _db = restarter.join().unwrap();
     assert_eq!(client.get(b"k").await.unwrap().siblings[0].value, b"v2");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_seals_and_uploads_before_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let db_addr = free_addr().unwrap();
+    let _db = spawn_db_node(&dir.path().join("db"), db_addr, &[]).unwrap();
+    let cluster = format!("http://{db_addr}");
+    let a1 = free_addr().unwrap();
+    // Recent points in a long window: nothing would be sealed for an hour.
+    let mut agent = spawn_agent(
+        &dir.path().join("a1"),
+        a1,
+        &cluster,
+        &[
+            ("LAMBDA_AGENT_TSDB__BLOCK_MS", "3600000"),
+            ("LAMBDA_AGENT_UPLOAD__INTERVAL_MS", "3600000"),
+        ],
+    );
+    let now = lambda_agent::tsdb::now_ms();
+    let pts: Vec<(i64, f64)> = (0..50)
+        .map(|i| (now - 50_000 + i * 1_000, i as f64))
+        .collect();
+    let mut c = client(a1).await;
+    c.ingest(ingest_req("d", &pts)).await.unwrap();
+    let status = agent.terminate(Duration::from_secs(20)).unwrap();
+    assert!(status.success(), "exit {status:?}; log:\n{}", agent.log());
+    assert!(
+        agent.log().contains("all sealed blocks uploaded"),
+        "{}",
+        agent.log()
+    );
+
+    let a2 = free_addr().unwrap();
+    let _agent2 = spawn_agent(&dir.path().join("a2"), a2, &cluster, &[]);
+    let mut c2 = client(a2).await;
+    let got = range(&mut c2, "d", now - 60_000, now + 1).await;
+    assert_eq!(got.len(), 50);
+}

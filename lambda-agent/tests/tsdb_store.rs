@@ -209,20 +209,25 @@ async fn fill(db: &Tsdb, seed: u64, n_series: usize) -> Vec<SeriesKey> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let keys: Vec<SeriesKey> = (0..n_series).map(|i| key(&format!("h{i:03}"))).collect();
     let levels: Vec<f64> = keys.iter().map(|_| rng.random_range(0.0..100.0)).collect();
-    for step in 0..(2 * 360) {
-        let t = T0 + step * 10_000;
+    // Two hours of 10 s points, ingested 10 scrapes per batch.
+    for first in (0..(2 * 360)).step_by(10) {
         let b: Vec<SeriesPoints> = keys
             .iter()
             .zip(&levels)
             .map(|(k, lvl)| {
-                let v = if rng.random_range(0..50) == 0 {
-                    f64::NAN
-                } else {
-                    lvl + rng.random_range(-20.0..20.0)
-                };
+                let points = (first..first + 10)
+                    .map(|step| {
+                        let v = if rng.random_range(0..50) == 0 {
+                            f64::NAN
+                        } else {
+                            lvl + rng.random_range(-20.0..20.0)
+                        };
+                        Point::new(T0 + step * 10_000, v)
+                    })
+                    .collect();
                 SeriesPoints {
                     key: k.clone(),
-                    points: vec![Point::new(t, v)],
+                    points,
                 }
             })
             .collect();
@@ -323,4 +328,37 @@ async fn top_k_with_label_filters_and_local_data() {
         ..q
     };
     assert_eq!(db.top_k(&q).await.unwrap().top, vec![(key("a"), 5.0)]);
+}
+
+#[test]
+fn corruption_before_the_last_wal_segment_stops_the_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let c = TsdbConfig {
+        wal_segment_bytes: 1,
+        ..cfg()
+    };
+    let k = key("a");
+    {
+        let db = Tsdb::open(dir.path(), c.clone(), store.clone()).unwrap();
+        for i in 0..3 {
+            db.ingest(&batch(&k, &[(T0 + i, 1.0)])).unwrap();
+        }
+    }
+    let mut segs: Vec<_> = std::fs::read_dir(dir.path().join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    segs.sort();
+    let mut bytes = std::fs::read(&segs[0]).unwrap();
+    let n = bytes.len();
+    bytes[n - 1] ^= 0xff;
+    std::fs::write(&segs[0], bytes).unwrap();
+    let e = Tsdb::open(dir.path(), c, store).unwrap_err();
+    assert!(matches!(e, TsdbError::WalCorrupt { .. }), "{e}");
+    assert!(
+        e.to_string().contains(&segs[0].display().to_string())
+            && e.to_string().contains("checksum"),
+        "{e}"
+    );
 }
