@@ -40,7 +40,9 @@ pub fn status(e: &TsdbError) -> Status {
         TsdbError::Backpressure { .. } => Status::resource_exhausted(msg),
         TsdbError::Remote(_) => Status::unavailable(msg),
         TsdbError::Decode(_) => Status::data_loss(msg),
-        TsdbError::Io { .. } | TsdbError::WalCorrupt { .. } => Status::internal(msg),
+        TsdbError::Io { .. } | TsdbError::WalCorrupt { .. } | TsdbError::InvalidConfig(_) => {
+            Status::internal(msg)
+        }
     }
 }
 

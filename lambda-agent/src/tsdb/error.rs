@@ -86,6 +86,9 @@ pub enum TsdbError {
         /// The limit.
         limit: usize,
     },
+    /// The store's settings are not valid.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
     /// A query's parameters are not valid.
     #[error("invalid query: {0}")]
     InvalidQuery(String),

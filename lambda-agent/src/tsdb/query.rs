@@ -45,10 +45,19 @@ pub struct StepAggregate {
     pub avg: Option<f64>,
 }
 
-fn check_range(t0: i64, t1: i64) -> Result<()> {
+/// Longest range a query may cover: 366 days.
+pub const MAX_QUERY_SPAN_MS: i64 = 366 * keys::DAY_MS;
+
+/// Checks a query range: non-empty and at most [`MAX_QUERY_SPAN_MS`].
+pub fn check_range(t0: i64, t1: i64) -> Result<()> {
     if t1 <= t0 {
         return Err(TsdbError::InvalidQuery(format!(
             "empty range: end {t1} ms is not after start {t0} ms"
+        )));
+    }
+    if t1.saturating_sub(t0) > MAX_QUERY_SPAN_MS {
+        return Err(TsdbError::InvalidQuery(format!(
+            "range {t0}..{t1} ms is longer than {MAX_QUERY_SPAN_MS} ms (366 days)"
         )));
     }
     Ok(())

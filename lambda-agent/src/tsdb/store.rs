@@ -69,7 +69,7 @@ impl TsdbConfig {
     /// Checks the settings.
     pub fn validate(&self) -> Result<()> {
         if !(1_000..=keys::DAY_MS).contains(&self.block_ms) {
-            return Err(TsdbError::InvalidQuery(format!(
+            return Err(TsdbError::InvalidConfig(format!(
                 "tsdb.block_ms = {} must be within 1000..={} (one second to one day)",
                 self.block_ms,
                 keys::DAY_MS
@@ -79,7 +79,7 @@ impl TsdbConfig {
             || self.upload_batch_blocks == 0
             || self.max_batch_points == 0
         {
-            return Err(TsdbError::InvalidQuery(
+            return Err(TsdbError::InvalidConfig(
                 "tsdb.max_pending_blocks, upload_batch_blocks and max_batch_points must be positive".into(),
             ));
         }
@@ -227,18 +227,19 @@ impl Tsdb {
         if points.is_empty() {
             return Ok(0);
         }
-        {
-            let mut wal = self.wal.lock();
-            let keys: HashMap<SeriesId, &SeriesKey> =
-                batch.iter().map(|s| (s.key.id(), &s.key)).collect();
-            wal.append(points.clone(), |id| keys.get(&id).copied())?;
-            wal.maybe_rotate(now_ms(), self.cfg.block_ms)?;
-        }
+        let mut wal = self.wal.lock();
+        let keys: HashMap<SeriesId, &SeriesKey> =
+            batch.iter().map(|s| (s.key.id(), &s.key)).collect();
+        wal.append(points.clone(), |id| keys.get(&id).copied())?;
+        // Durable from here on: apply, whatever happens next.
         for k in &new_series {
             head.register(k)?;
         }
         for (id, ts, v) in points {
             head.push(id, ts, v);
+        }
+        if let Err(e) = wal.maybe_rotate(now_ms(), self.cfg.block_ms) {
+            tracing::warn!(error = %e, "cannot start a new WAL segment; the current one grows");
         }
         Ok(total)
     }

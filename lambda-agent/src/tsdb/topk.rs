@@ -111,12 +111,10 @@ fn rank(a: &(SeriesKey, f64), b: &(SeriesKey, f64)) -> Ordering {
 
 impl Tsdb {
     async fn plan(&self, q: &TopKQuery) -> Result<Vec<SeriesPlan>> {
-        if q.k == 0 || q.t1 <= q.t0 {
-            return Err(TsdbError::InvalidQuery(format!(
-                "top-k needs k > 0 and a non-empty range (k = {}, range {}..{})",
-                q.k, q.t0, q.t1
-            )));
+        if q.k == 0 {
+            return Err(TsdbError::InvalidQuery("top-k needs k > 0".into()));
         }
+        super::query::check_range(q.t0, q.t1)?;
         let mut keys = self.local_series(Some(&q.metric));
         keys.extend(
             index::load_catalog(self.remote.as_ref(), &q.metric)

@@ -173,6 +173,8 @@ pub struct Wal {
     opened_ms: i64,
     defined: HashSet<SeriesId>,
     max_segment_bytes: u64,
+    /// Set when a failed append could not be undone: no further writes.
+    failed: Option<String>,
 }
 
 fn seg_path(dir: &Path, seq: u64) -> PathBuf {
@@ -231,6 +233,7 @@ impl Wal {
             opened_ms: now_ms,
             defined: HashSet::new(),
             max_segment_bytes,
+            failed: None,
         };
         Ok((wal, records))
     }
@@ -253,12 +256,33 @@ impl Wal {
             }
         }
         rec.points = points;
+        if let Some(reason) = &self.failed {
+            return Err(TsdbError::io(
+                "appending to",
+                self.current.path.clone(),
+                std::io::Error::other(format!(
+                    "log refuses writes since an earlier failure: {reason}"
+                )),
+            ));
+        }
         let framed = frame(&rec.encode());
-        let path = &self.current.path;
-        self.file
+        let path = self.current.path.clone();
+        if let Err(e) = self
+            .file
             .write_all(&framed)
             .and_then(|()| self.file.sync_data())
-            .map_err(|e| TsdbError::io("appending to", path.clone(), e))?;
+        {
+            // Cut a partly written record so that later records do not
+            // follow a torn one; if even that fails, refuse further writes.
+            if let Err(cut) = self
+                .file
+                .set_len(self.bytes)
+                .and_then(|()| self.file.sync_all())
+            {
+                self.failed = Some(format!("{e}; undoing it failed: {cut}"));
+            }
+            return Err(TsdbError::io("appending to", path, e));
+        }
         self.bytes += framed.len() as u64;
         self.defined.extend(new_ids);
         for (id, ts, _) in &rec.points {
