@@ -357,3 +357,81 @@ async fn sigterm_seals_and_uploads_before_exit() {
     let got = range(&mut c2, "d", now - 60_000, now + 1).await;
     assert_eq!(got.len(), 50);
 }
+
+/// Sends one HTTP/1.1 request and returns the status code and body.
+async fn http_post(addr: SocketAddr, path: &str, body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let code = text.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = text
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    (code, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_remote_write_stores_samples() {
+    use lambda_agent::daemon::remote_write::{Label, Sample, TimeSeries, WriteRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let db_addr = free_addr().unwrap();
+    let _db = spawn_db_node(&dir.path().join("db"), db_addr, &[]).unwrap();
+    let addr = free_addr().unwrap();
+    let rw = free_addr().unwrap();
+    let agent = spawn_agent(
+        &dir.path().join("agent"),
+        addr,
+        &format!("http://{db_addr}"),
+        &[("LAMBDA_AGENT_REMOTE_WRITE_LISTEN", &rw.to_string())],
+    );
+    wait_for_port(rw, Duration::from_secs(30)).unwrap();
+    let req = |t0: i64| WriteRequest {
+        timeseries: vec![TimeSeries {
+            labels: vec![
+                Label {
+                    name: "__name__".into(),
+                    value: "app_latency_ms".into(),
+                },
+                Label {
+                    name: "host".into(),
+                    value: "p".into(),
+                },
+            ],
+            samples: (0..10)
+                .map(|i| Sample {
+                    value: i as f64,
+                    timestamp: t0 + i * 1000,
+                })
+                .collect(),
+        }],
+    };
+    let body = |r: &WriteRequest| {
+        snap::raw::Encoder::new()
+            .compress_vec(&prost::Message::encode_to_vec(r))
+            .unwrap()
+    };
+    let (code, text) = http_post(rw, "/api/v1/write", &body(&req(T0))).await;
+    assert_eq!(code, 204, "{text}\n{}", agent.log());
+    // The same batch again: refused (not retried by Prometheus), nothing doubled.
+    let (code, text) = http_post(rw, "/api/v1/write", &body(&req(T0))).await;
+    assert_eq!(code, 400);
+    assert!(
+        text.contains("out-of-order") && text.contains("1700000009000"),
+        "{text}"
+    );
+    let (code, text) = http_post(rw, "/api/v1/write", b"garbage").await;
+    assert_eq!(code, 400);
+    assert!(text.contains("snappy"), "{text}");
+    let mut c = client(addr).await;
+    assert_eq!(range(&mut c, "p", T0, T0 + 60_000).await.len(), 10);
+}

@@ -77,6 +77,19 @@ pub async fn start(
     std::fs::write(cfg.data_dir.join("listen.addr"), addr.to_string()).map_err(bind)?;
     tracing::info!(%addr, data_dir = %cfg.data_dir.display(), endpoints = ?cfg.cluster.endpoints, "agent listening");
 
+    let remote_write = match cfg.remote_write_listen {
+        Some(rw) => {
+            let l = TcpListener::bind(rw)
+                .await
+                .map_err(|source| AgentError::Bind { addr: rw, source })?;
+            Some(tokio::spawn(super::remote_write::serve(
+                l,
+                tsdb.clone(),
+                shutdown.clone(),
+            )))
+        }
+        None => None,
+    };
     let upload = tokio::spawn(upload_loop(tsdb.clone(), cfg.clone(), shutdown.clone()));
     let collect = cfg
         .collector
@@ -88,6 +101,13 @@ pub async fn start(
         let served = serve(listener, AgentService::new(store.clone()), shutdown.clone()).await;
         if let Some(c) = collect {
             let _ = c.await;
+        }
+        if let Some(rw) = remote_write {
+            match rw.await {
+                Ok(Err(e)) => tracing::warn!(error = %e, "remote-write endpoint failed"),
+                Err(e) => tracing::warn!(error = %e, "remote-write task failed"),
+                Ok(Ok(())) => {}
+            }
         }
         let _ = upload.await;
         match tokio::time::timeout(grace, store.flush()).await {

@@ -26,6 +26,10 @@ pub struct AgentConfig {
     /// On shutdown, how long in-flight requests and the final upload may
     /// take, in milliseconds.
     pub shutdown_grace_ms: u64,
+    /// Address of the Prometheus remote-write endpoint (HTTP,
+    /// `POST /api/v1/write`); none: disabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_write_listen: Option<SocketAddr>,
     /// How the agent reaches the cluster.
     pub cluster: ClusterConfig,
     /// The time-series store.
@@ -42,6 +46,7 @@ impl Default for AgentConfig {
             data_dir: PathBuf::from("lambda-agent-data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 7171)),
             shutdown_grace_ms: 10_000,
+            remote_write_listen: None,
             cluster: ClusterConfig::default(),
             tsdb: TsdbConfig::default(),
             upload: UploadConfig::default(),

@@ -8,8 +8,9 @@
 //! timestamps. Equal timestamps are refused, never overwrite (a compressed
 //! chunk cannot be rewritten, and an overwrite would make a retried batch
 //! ambiguous); a client that retries a batch whose answer it lost therefore
-//! gets a duplicate-timestamp error naming its first point, which tells it
-//! the batch was stored.
+//! gets a duplicate or out-of-order error naming its first point and the
+//! series' last timestamp, which tells it the batch was stored (nothing is
+//! stored twice).
 //!
 //! Upload ([`Tsdb::upload_pending`]): sealed blocks go to the cluster in
 //! sealing order; then their summaries join the index shards and new series
