@@ -179,9 +179,11 @@ fn main() -> Result<()> {
         a.jitter_ms
     );
 
-    // Encode: every series into sealed 10-minute blocks.
+    // Encode: every series into 10-minute chunks as points arrive (the
+    // streaming Gorilla encoder of the head), then seal each chunk into a
+    // block (which also tries the decimal mode).
     let started = Instant::now();
-    let mut blocks: Vec<Vec<u8>> = Vec::new();
+    let mut chunks: Vec<GorillaEncoder> = Vec::new();
     for (_, pts) in &data {
         for w in windows(pts) {
             let mut enc = GorillaEncoder::new();
@@ -189,10 +191,14 @@ fn main() -> Result<()> {
                 enc.push(p.timestamp_ms, p.value)
                     .map_err(|l| anyhow::anyhow!("order after {l}"))?;
             }
-            blocks.push(block::encode(&enc));
+            chunks.push(enc);
         }
     }
-    let encode_s = started.elapsed().as_secs_f64();
+    let stream_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let blocks: Vec<Vec<u8>> = chunks.iter().map(block::encode).collect();
+    let seal_s = started.elapsed().as_secs_f64();
+    let encode_s = stream_s + seal_s;
     let bytes: usize = blocks.iter().map(Vec::len).sum();
     let started = Instant::now();
     let mut decoded = 0usize;
@@ -228,7 +234,11 @@ fn main() -> Result<()> {
     );
     let enc_pps = points as f64 / encode_s;
     let dec_pps = points as f64 / decode_s;
-    println!("encode {enc_pps:.0} points/s, decode {dec_pps:.0} points/s");
+    println!(
+        "encode {enc_pps:.0} points/s (streaming Gorilla alone {:.0} points/s, sealing with the mode choice {:.0} points/s), decode {dec_pps:.0} points/s",
+        points as f64 / stream_s,
+        points as f64 / seal_s
+    );
 
     let (ingest_pps, q1h, q1d, agg1d, topk1h) = store_figures(&data, steps)?;
     println!("store ingest (WAL fsync per batch of 60 scrapes): {ingest_pps:.0} points/s");

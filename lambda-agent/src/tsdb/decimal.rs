@@ -77,6 +77,7 @@ fn unzigzag(z: u64) -> i64 {
     ((z >> 1) as i64) ^ -((z & 1) as i64)
 }
 
+#[inline]
 fn write_int(w: &mut BitWriter, x: i64, width: &mut u32) {
     let z = zigzag(x);
     if z == 0 {
@@ -135,6 +136,7 @@ pub(crate) fn encode(points: &[Point]) -> Option<DecimalBlock> {
     })
 }
 
+#[inline]
 fn read_int(
     r: &mut BitReader<'_>,
     width: &mut u32,
