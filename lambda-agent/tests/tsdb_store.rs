@@ -362,3 +362,31 @@ fn corruption_before_the_last_wal_segment_stops_the_open() {
         "{e}"
     );
 }
+
+#[tokio::test]
+async fn a_chunk_reaching_the_size_limit_is_sealed_early() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(MemoryStore::new());
+    let c = TsdbConfig {
+        max_block_bytes: 64,
+        ..cfg()
+    };
+    let db = Tsdb::open(dir.path(), c, store.clone()).unwrap();
+    let k = key("a");
+    // Random-looking values: about 8 bytes each, all in one window.
+    let pts: Vec<(i64, f64)> = (0..100)
+        .map(|i| (T0 + i * 1000, (i as f64 * 1.1).sin()))
+        .collect();
+    db.ingest(&batch(&k, &pts)).unwrap();
+    let pending = db.stats().pending_blocks;
+    assert!(pending >= 5, "{pending} blocks sealed");
+    db.seal_all();
+    while db.upload_pending().await.unwrap() > 0 {}
+    let got = db.range(&k, T0, T0 + MIN * 10).await.unwrap();
+    assert_eq!(got.len(), 100);
+    assert!(
+        got.iter()
+            .zip(&pts)
+            .all(|(g, p)| g.timestamp_ms == p.0 && g.value == p.1)
+    );
+}

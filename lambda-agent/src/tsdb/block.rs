@@ -11,8 +11,8 @@
 //! | CRC32 (LE) of everything before it
 //! ```
 //!
-//! Mode 0 is Gorilla as in the paper; mode 1 is the decimal extension of
-//! [`super::decimal`], used when it is smaller.
+//! Mode 0 is Gorilla as in the paper; mode 1 is the decimal extension
+//! (private module `tsdb/decimal.rs`), used when it is smaller.
 //!
 //! The series is named by the block's key (see [`super::keys`]), not
 //! repeated inside. Encoding is deterministic: the same points always give

@@ -4,7 +4,9 @@
 //!
 //! Block windows are aligned to `block_ms` (10 minutes by default): a point
 //! in a later window seals the open chunk; an idle chunk is sealed once its
-//! window has ended (plus a grace period) by the wall clock. So memory holds
+//! window has ended (plus a grace period) by the wall clock; a chunk that
+//! reaches `max_block_bytes` is sealed at once, so that a block always fits
+//! in one cluster value. So memory holds
 //! about one window of points per series plus the upload queue, whose
 //! length the store bounds.
 
@@ -61,15 +63,18 @@ pub struct Head {
     /// Sealed blocks in sealing order.
     pub pending: VecDeque<Sealed>,
     block_ms: i64,
+    max_block_bytes: u64,
 }
 
 impl Head {
-    /// An empty head with windows of `block_ms`.
-    pub fn new(block_ms: i64) -> Self {
+    /// An empty head with windows of `block_ms`; a chunk is also sealed
+    /// early once its compressed points reach `max_block_bytes`.
+    pub fn new(block_ms: i64, max_block_bytes: u64) -> Self {
         Self {
             series: HashMap::new(),
             pending: VecDeque::new(),
             block_ms: block_ms.max(1),
+            max_block_bytes: max_block_bytes.max(64),
         }
     }
 
@@ -157,6 +162,11 @@ impl Head {
             chunk.meta.add(value);
             chunk.meta.last_ts = ts;
             s.last_ts = Some(ts);
+        }
+        if chunk.enc.bit_len() / 8 >= self.max_block_bytes
+            && let Some(sealed) = seal(s)
+        {
+            self.pending.push_back(sealed);
         }
     }
 

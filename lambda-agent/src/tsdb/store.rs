@@ -42,6 +42,9 @@ pub struct TsdbConfig {
     pub block_ms: i64,
     /// How long after its window ends an idle chunk is sealed, in ms.
     pub seal_grace_ms: i64,
+    /// Compressed size at which a chunk is sealed before its window ends,
+    /// in bytes (keep it well below the cluster's value size limit).
+    pub max_block_bytes: u64,
     /// WAL segment size that triggers rotation, in bytes.
     pub wal_segment_bytes: u64,
     /// Most sealed blocks waiting for the cluster; ingest is refused
@@ -58,6 +61,7 @@ impl Default for TsdbConfig {
         Self {
             block_ms: 600_000,
             seal_grace_ms: 30_000,
+            max_block_bytes: 1 << 20,
             wal_segment_bytes: 8 << 20,
             max_pending_blocks: 4096,
             max_batch_points: 100_000,
@@ -142,7 +146,7 @@ impl Tsdb {
         cfg.validate()?;
         std::fs::create_dir_all(dir).map_err(|e| TsdbError::io("creating", dir, e))?;
         let state_path = dir.join("state");
-        let mut head = Head::new(cfg.block_ms);
+        let mut head = Head::new(cfg.block_ms, cfg.max_block_bytes);
         for r in state::load(&state_path)? {
             let id = head.register(&r.key)?;
             if let Some(s) = head.series.get_mut(&id) {
