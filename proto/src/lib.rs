@@ -41,3 +41,11 @@ pub mod node {
         tonic::include_proto!("lambda.node.v1");
     }
 }
+
+/// The agent daemon's ingest and query API (`lambda.agent.v1`).
+pub mod agent {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("lambda.agent.v1");
+    }
+}

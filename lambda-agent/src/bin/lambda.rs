@@ -49,6 +49,10 @@ struct Cli {
     /// Request deadline in milliseconds.
     #[arg(long, global = true)]
     timeout_ms: Option<u32>,
+    /// Attempts per request, retrying UNAVAILABLE and overload with backoff
+    /// (and timeouts of reads); 1 disables retries.
+    #[arg(long, global = true, default_value_t = 4)]
+    max_attempts: u32,
     #[command(subcommand)]
     command: Command,
 }
@@ -117,6 +121,7 @@ async fn run(cli: Cli) -> Result<()> {
     if let Some(ms) = cli.timeout_ms {
         cfg.request_timeout = Duration::from_millis(u64::from(ms) + 1000);
     }
+    cfg.retry.max_attempts = cli.max_attempts.max(1);
     let client = Client::connect(cfg).await?;
     let parse_ctx = |c: &Option<String>| -> Result<Option<Context>> {
         c.as_deref()

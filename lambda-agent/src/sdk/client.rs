@@ -1,6 +1,7 @@
-//! The SDK client: a gRPC channel to a set of storage nodes and typed
-//! get/put/delete calls.
+//! The SDK client: typed get/put/delete calls to a set of storage nodes,
+//! each attempt routed by a [`Router`] and retried under a [`RetryPolicy`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -10,6 +11,8 @@ use lambda_proto::kv::v1::kv_client::KvClient;
 use tonic::transport::{Channel, Endpoint};
 
 use super::SdkError;
+use super::retry::{self, CallKind, RetryPolicy};
+use super::router::{EndpointRouter, Router};
 
 /// How to reach the cluster.
 #[derive(Clone, Debug)]
@@ -18,14 +21,17 @@ pub struct ClientConfig {
     pub endpoints: Vec<String>,
     /// Time allowed to open a connection.
     pub connect_timeout: Duration,
-    /// Time allowed for a whole request.
+    /// Time allowed for one attempt of a request.
     pub request_timeout: Duration,
     /// Replication options sent with every request (unset: cluster defaults).
     pub options: pb::RequestOptions,
+    /// How failed attempts are retried.
+    pub retry: RetryPolicy,
 }
 
 impl ClientConfig {
-    /// Defaults (2 s to connect, 10 s per request) for these endpoints.
+    /// Defaults (2 s to connect, 10 s per attempt, the default retry policy)
+    /// for these endpoints.
     pub fn new<I, S>(endpoints: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -36,6 +42,7 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(2),
             request_timeout: Duration::from_secs(10),
             options: pb::RequestOptions::default(),
+            retry: RetryPolicy::default(),
         }
     }
 }
@@ -109,10 +116,10 @@ pub struct WriteResult {
     pub siblings: Vec<Sibling>,
 }
 
-/// A client of the KV API.
+/// A client of the KV API. Cloning is cheap and shares connections.
 #[derive(Clone, Debug)]
 pub struct Client {
-    kv: KvClient<Channel>,
+    router: Arc<dyn Router>,
     config: ClientConfig,
 }
 
@@ -135,7 +142,7 @@ fn endpoint(uri: &str, cfg: &ClientConfig) -> Result<Endpoint, SdkError> {
 }
 
 impl Client {
-    /// A client that spreads requests over the configured endpoints.
+    /// A client that routes requests over the configured endpoints.
     /// Connections open lazily, so this succeeds even if nodes are down.
     pub async fn connect(config: ClientConfig) -> Result<Self, SdkError> {
         let endpoints = config
@@ -143,32 +150,78 @@ impl Client {
             .iter()
             .map(|e| endpoint(e, &config))
             .collect::<Result<Vec<_>, _>>()?;
-        let channel = match endpoints.as_slice() {
-            [] => return Err(SdkError::NoEndpoints),
-            [one] => one.connect_lazy(),
-            _ => Channel::balance_list(endpoints.into_iter()),
-        };
-        let kv = KvClient::new(channel)
-            .max_decoding_message_size(usize::MAX)
-            .max_encoding_message_size(usize::MAX);
-        Ok(Self { kv, config })
+        let router = Arc::new(EndpointRouter::new(endpoints)?);
+        Ok(Self::with_router(router, config))
+    }
+
+    /// A client whose requests go where `router` says (the seam for
+    /// ring-aware routing); `config.endpoints` is not used.
+    pub fn with_router(router: Arc<dyn Router>, config: ClientConfig) -> Self {
+        Self { router, config }
+    }
+
+    /// The same client (sharing connections) with other replication options.
+    pub fn with_options(&self, options: pb::RequestOptions) -> Self {
+        let mut c = self.clone();
+        c.config.options = options;
+        c
+    }
+
+    /// The same client (sharing connections) with another retry policy.
+    pub fn with_retry(&self, retry: RetryPolicy) -> Self {
+        let mut c = self.clone();
+        c.config.retry = retry;
+        c
+    }
+
+    /// The client's configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
     }
 
     fn options(&self) -> Option<pb::RequestOptions> {
         Some(self.config.options)
     }
 
+    fn kv(&self, key: &[u8], attempt: u32) -> KvClient<Channel> {
+        KvClient::new(self.router.route(key, attempt))
+            .max_decoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX)
+    }
+
+    async fn call<T, F, Fut>(&self, key: &[u8], kind: CallKind, f: F) -> Result<T, SdkError>
+    where
+        F: Fn(KvClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        retry::run(
+            &self.config.retry,
+            kind,
+            self.config.request_timeout,
+            |attempt| {
+                let fut = f(self.kv(key, attempt));
+                async move {
+                    fut.await
+                        .map(tonic::Response::into_inner)
+                        .map_err(SdkError::from)
+                }
+            },
+        )
+        .await
+    }
+
     /// Reads a key.
     pub async fn get(&self, key: &[u8]) -> Result<ReadResult, SdkError> {
+        let req = pb::GetRequest {
+            key: key.to_vec(),
+            options: self.options(),
+        };
         let resp = self
-            .kv
-            .clone()
-            .get(pb::GetRequest {
-                key: key.to_vec(),
-                options: self.options(),
+            .call(key, CallKind::Read, |mut kv| {
+                let req = req.clone();
+                async move { kv.get(req).await }
             })
-            .await?
-            .into_inner();
+            .await?;
         Ok(ReadResult {
             found: resp.found,
             siblings: resp.siblings.into_iter().map(Sibling::from).collect(),
@@ -183,17 +236,18 @@ impl Client {
         value: Vec<u8>,
         context: Option<&Context>,
     ) -> Result<WriteResult, SdkError> {
+        let req = pb::PutRequest {
+            key: key.to_vec(),
+            value,
+            context: context.map(|c| c.0.clone()).unwrap_or_default(),
+            options: self.options(),
+        };
         let resp = self
-            .kv
-            .clone()
-            .put(pb::PutRequest {
-                key: key.to_vec(),
-                value,
-                context: context.map(|c| c.0.clone()).unwrap_or_default(),
-                options: self.options(),
+            .call(key, CallKind::Write, |mut kv| {
+                let req = req.clone();
+                async move { kv.put(req).await }
             })
-            .await?
-            .into_inner();
+            .await?;
         Ok(WriteResult {
             context: Context(resp.context),
             siblings: resp.siblings.into_iter().map(Sibling::from).collect(),
@@ -206,33 +260,36 @@ impl Client {
         key: &[u8],
         context: Option<&Context>,
     ) -> Result<WriteResult, SdkError> {
+        let req = pb::DeleteRequest {
+            key: key.to_vec(),
+            context: context.map(|c| c.0.clone()).unwrap_or_default(),
+            options: self.options(),
+        };
         let resp = self
-            .kv
-            .clone()
-            .delete(pb::DeleteRequest {
-                key: key.to_vec(),
-                context: context.map(|c| c.0.clone()).unwrap_or_default(),
-                options: self.options(),
+            .call(key, CallKind::Write, |mut kv| {
+                let req = req.clone();
+                async move { kv.delete(req).await }
             })
-            .await?
-            .into_inner();
+            .await?;
         Ok(WriteResult {
             context: Context(resp.context),
             siblings: Vec::new(),
         })
     }
 
-    /// Runs a batch of raw operations; each result is independent.
+    /// Runs a batch of raw operations; each result is independent. A batch
+    /// counts as a write for retries.
     pub async fn batch(
         &self,
         operations: Vec<pb::Operation>,
     ) -> Result<Vec<pb::OperationResult>, SdkError> {
+        let req = pb::BatchRequest { operations };
         Ok(self
-            .kv
-            .clone()
-            .batch(pb::BatchRequest { operations })
+            .call(b"", CallKind::Write, |mut kv| {
+                let req = req.clone();
+                async move { kv.batch(req).await }
+            })
             .await?
-            .into_inner()
             .results)
     }
 }

@@ -32,6 +32,17 @@ pub enum SdkError {
     /// The caller is not allowed (authentication or funds).
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    /// The request was retried on retryable errors until the policy's
+    /// attempt or time budget ran out; `last` is the final error.
+    #[error("gave up after {attempts} attempts in {elapsed_ms} ms: {last}")]
+    GaveUp {
+        /// Attempts made.
+        attempts: u32,
+        /// Time spent, in milliseconds, including backoff sleeps.
+        elapsed_ms: u64,
+        /// The error of the last attempt.
+        last: Box<SdkError>,
+    },
     /// Any other status the node returned.
     #[error("{code:?}: {message}")]
     Status {
@@ -63,11 +74,22 @@ impl From<tonic::Status> for SdkError {
 
 impl SdkError {
     /// True when the same request may succeed if retried (possibly against
-    /// another node).
+    /// another node). A [`SdkError::Timeout`] of a write is retryable only
+    /// if the write is idempotent: see [`crate::sdk::RetryPolicy`].
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
             Self::Unavailable(_) | Self::Overloaded(_) | Self::Timeout(_)
         )
+    }
+
+    /// The error behind retries: the last attempt's error for
+    /// [`SdkError::GaveUp`], the error itself otherwise. Match on this to
+    /// learn what kind of failure it was.
+    pub fn root(&self) -> &SdkError {
+        match self {
+            Self::GaveUp { last, .. } => last.root(),
+            other => other,
+        }
     }
 }

@@ -1,5 +1,10 @@
 //! The Rust SDK for Lambda's KV API.
 //!
+//! Every call is routed by a [`Router`] (round robin over the configured
+//! endpoints today; ring-aware routing later), bounded by a per-attempt
+//! timeout and retried with backoff and jitter under a [`RetryPolicy`]
+//! (see its module for which errors are retried and how writes stay safe).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), lambda_agent::sdk::SdkError> {
 //! use lambda_agent::sdk::{Client, ClientConfig};
@@ -12,6 +17,10 @@
 
 mod client;
 mod error;
+mod retry;
+mod router;
 
 pub use client::{Client, ClientConfig, Context, ReadResult, Sibling, WriteResult};
 pub use error::SdkError;
+pub use retry::{CallKind, RetryPolicy};
+pub use router::{EndpointRouter, Router};

@@ -1,0 +1,152 @@
+//! The agent daemon's configuration: embedded defaults, a TOML file, and
+//! `LAMBDA_AGENT_*` environment overrides (see `lambda_common::config`).
+//!
+//! `deploy/lambda-agent.example.toml` shows every key with its meaning.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::sdk::{ClientConfig, RetryPolicy};
+use crate::tsdb::TsdbConfig;
+
+/// Prefix of environment overrides: `LAMBDA_AGENT_TSDB__BLOCK_MS=…`.
+pub const ENV_PREFIX: &str = "LAMBDA_AGENT_";
+
+/// Everything the agent reads at start.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// Directory of the WAL and the state file.
+    pub data_dir: PathBuf,
+    /// Address of the agent's gRPC API.
+    pub listen: SocketAddr,
+    /// On shutdown, how long in-flight requests and the final upload may
+    /// take, in milliseconds.
+    pub shutdown_grace_ms: u64,
+    /// Address of the Prometheus remote-write endpoint (HTTP,
+    /// `POST /api/v1/write`); none: disabled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_write_listen: Option<SocketAddr>,
+    /// How the agent reaches the cluster.
+    pub cluster: ClusterConfig,
+    /// The time-series store.
+    pub tsdb: TsdbConfig,
+    /// The upload loop.
+    pub upload: UploadConfig,
+    /// Host metrics collection.
+    pub collector: CollectorConfig,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("lambda-agent-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7171)),
+            shutdown_grace_ms: 10_000,
+            remote_write_listen: None,
+            cluster: ClusterConfig::default(),
+            tsdb: TsdbConfig::default(),
+            upload: UploadConfig::default(),
+            collector: CollectorConfig::default(),
+        }
+    }
+}
+
+/// The cluster endpoints and the SDK's timeouts and retries.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// Storage node addresses.
+    pub endpoints: Vec<String>,
+    /// Time to open a connection, ms.
+    pub connect_timeout_ms: u64,
+    /// Time for one attempt of a request, ms.
+    pub request_timeout_ms: u64,
+    /// Attempts per request.
+    pub max_attempts: u32,
+    /// First backoff between attempts, ms (doubles each time).
+    pub initial_backoff_ms: u64,
+    /// Largest backoff, ms.
+    pub max_backoff_ms: u64,
+    /// Total time for one request with its retries, ms.
+    pub max_elapsed_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            endpoints: vec!["http://127.0.0.1:7070".into()],
+            connect_timeout_ms: 2_000,
+            request_timeout_ms: 5_000,
+            max_attempts: 4,
+            initial_backoff_ms: 50,
+            max_backoff_ms: 1_000,
+            max_elapsed_ms: 10_000,
+        }
+    }
+}
+
+impl ClusterConfig {
+    /// The SDK configuration.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new(self.endpoints.clone());
+        c.connect_timeout = Duration::from_millis(self.connect_timeout_ms);
+        c.request_timeout = Duration::from_millis(self.request_timeout_ms);
+        c.retry = RetryPolicy {
+            max_attempts: self.max_attempts.max(1),
+            initial_backoff: Duration::from_millis(self.initial_backoff_ms),
+            max_backoff: Duration::from_millis(self.max_backoff_ms),
+            max_elapsed: Duration::from_millis(self.max_elapsed_ms),
+            retry_write_timeouts: false,
+        };
+        c
+    }
+}
+
+/// The upload loop.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadConfig {
+    /// How often idle chunks are sealed and the queue is uploaded, ms.
+    pub interval_ms: u64,
+    /// Longest pause after failed uploads (the pause doubles per failure
+    /// from `interval_ms`), ms.
+    pub max_backoff_ms: u64,
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        Self {
+            interval_ms: 1_000,
+            max_backoff_ms: 30_000,
+        }
+    }
+}
+
+/// Host metrics collection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorConfig {
+    /// Collect CPU, memory, disk and network metrics of this host.
+    pub enabled: bool,
+    /// Collection interval, ms.
+    pub interval_ms: u64,
+    /// Value of the `host` label (empty: the kernel's host name).
+    pub host: String,
+    /// Root of the proc file system.
+    pub proc_root: PathBuf,
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_ms: 10_000,
+            host: String::new(),
+            proc_root: PathBuf::from("/proc"),
+        }
+    }
+}
