@@ -23,6 +23,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut protos = Vec::new();
     collect(&root.join("lambda"), &mut protos)?;
     protos.sort();
+    // The directory too, so that a newly added .proto triggers a rebuild.
+    println!("cargo:rerun-if-changed={}", root.join("lambda").display());
     for p in &protos {
         println!("cargo:rerun-if-changed={}", p.display());
     }

@@ -1,0 +1,92 @@
+//! Criterion benchmarks of BLS-PDP on one thread: tag generation
+//! (`pdp/tag/s{S}`, throughput in bytes), proving (`pdp/prove/s{S}/c{C}`)
+//! and verifying (`pdp/verify/s{S}/c{C}`) for S in 1, 8, 32, 64 sectors per
+//! block and C in 300, 460 challenged blocks. Before the timings it prints
+//! proof sizes and tag overheads. The rayon pool is limited to one thread so
+//! the figures are per core.
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout
+)]
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use lambda_pdp::{Challenge, KeyPair, SECTOR_BYTES, Tagger, Verifier, prove, wire};
+
+const SECTORS: [u32; 4] = [1, 8, 32, 64];
+const COUNTS: [u32; 2] = [300, 460];
+/// Blocks of the objects proven and verified (more than any C).
+const OBJECT_BLOCKS: usize = 1000;
+/// Blocks tagged per iteration of the tagging benchmark.
+const TAG_BLOCKS: usize = 128;
+
+fn backend() -> &'static str {
+    "bls12_381"
+}
+
+fn data(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes()[7])
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    // One thread: per-core figures. Ignore the error if a pool exists.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build_global();
+    let tagger = Tagger::new(KeyPair::generate());
+    for s in SECTORS {
+        let block = SECTOR_BYTES * s as usize;
+        let bytes = data(TAG_BLOCKS * block);
+        let mut g = c.benchmark_group(format!("pdp/tag/s{s}"));
+        g.sample_size(10)
+            .measurement_time(Duration::from_secs(8))
+            .throughput(Throughput::Bytes(bytes.len() as u64));
+        g.bench_function(backend(), |b| {
+            b.iter(|| tagger.tag(b"bench-object", black_box(&bytes), s).unwrap())
+        });
+        g.finish();
+
+        let object_bytes = data(OBJECT_BLOCKS * block);
+        let object = tagger.tag(b"bench-object", &object_bytes, s).unwrap();
+        let meta = object.metadata.metadata().clone();
+        let verifier = Verifier::new(&object.metadata).unwrap();
+        for count in COUNTS {
+            let challenge = Challenge::new([count as u8; 32], count).unwrap();
+            let fetch = |i: u64| {
+                let start = i as usize * block;
+                Ok((
+                    object_bytes[start..start + block].to_vec(),
+                    object.tags[i as usize],
+                ))
+            };
+            let proof = prove(&meta, &challenge, fetch).unwrap();
+            println!(
+                "pdp/size/s{s}/c{count}: proof payload {} B, encoded {} B; tag overhead {:.2} % (48 B per {block} B block)",
+                proof.payload_bytes(),
+                wire::encode_proof(&proof).len(),
+                4800.0 / block as f64
+            );
+            let mut g = c.benchmark_group(format!("pdp/prove/s{s}/c{count}"));
+            g.sample_size(20);
+            g.bench_function(backend(), |b| {
+                b.iter(|| prove(&meta, black_box(&challenge), fetch).unwrap())
+            });
+            g.finish();
+            let mut g = c.benchmark_group(format!("pdp/verify/s{s}/c{count}"));
+            g.sample_size(10);
+            g.bench_function(backend(), |b| {
+                b.iter(|| verifier.verify(black_box(&challenge), &proof).unwrap())
+            });
+            g.finish();
+        }
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
