@@ -3,7 +3,8 @@
 //! and verifying (`pdp/verify/s{S}/c{C}`) for S in 1, 8, 32, 64 sectors per
 //! block and C in 300, 460 challenged blocks. Before the timings it prints
 //! proof sizes and tag overheads. The rayon pool is limited to one thread so
-//! the figures are per core.
+//! the figures are per core. Each group has one function per backend
+//! (`bls12_381`, `blst`).
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -15,7 +16,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use lambda_pdp::{Challenge, KeyPair, SECTOR_BYTES, Tagger, Verifier, prove, wire};
+use lambda_pdp::{Backend, Challenge, KeyPair, SECTOR_BYTES, Tagger, Verifier, prove_with, wire};
 
 const SECTORS: [u32; 4] = [1, 8, 32, 64];
 const COUNTS: [u32; 2] = [300, 460];
@@ -23,10 +24,6 @@ const COUNTS: [u32; 2] = [300, 460];
 const OBJECT_BLOCKS: usize = 1000;
 /// Blocks tagged per iteration of the tagging benchmark.
 const TAG_BLOCKS: usize = 128;
-
-fn backend() -> &'static str {
-    "bls12_381"
-}
 
 fn data(len: usize) -> Vec<u8> {
     (0..len)
@@ -39,7 +36,9 @@ fn bench(c: &mut Criterion) {
     let _ = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
         .build_global();
-    let tagger = Tagger::new(KeyPair::generate());
+    let keys = KeyPair::generate();
+    let taggers = Backend::ALL.map(|b| Tagger::new(keys.clone()).with_backend(b));
+    let tagger = &taggers[0];
     for s in SECTORS {
         let block = SECTOR_BYTES * s as usize;
         let bytes = data(TAG_BLOCKS * block);
@@ -47,15 +46,16 @@ fn bench(c: &mut Criterion) {
         g.sample_size(10)
             .measurement_time(Duration::from_secs(8))
             .throughput(Throughput::Bytes(bytes.len() as u64));
-        g.bench_function(backend(), |b| {
-            b.iter(|| tagger.tag(b"bench-object", black_box(&bytes), s).unwrap())
-        });
+        for t in &taggers {
+            g.bench_function(t.backend().name(), |b| {
+                b.iter(|| t.tag(b"bench-object", black_box(&bytes), s).unwrap())
+            });
+        }
         g.finish();
 
         let object_bytes = data(OBJECT_BLOCKS * block);
         let object = tagger.tag(b"bench-object", &object_bytes, s).unwrap();
         let meta = object.metadata.metadata().clone();
-        let verifier = Verifier::new(&object.metadata).unwrap();
         for count in COUNTS {
             let challenge = Challenge::new([count as u8; 32], count).unwrap();
             let fetch = |i: u64| {
@@ -65,7 +65,7 @@ fn bench(c: &mut Criterion) {
                     object.tags[i as usize],
                 ))
             };
-            let proof = prove(&meta, &challenge, fetch).unwrap();
+            let proof = prove_with(Backend::Native, &meta, &challenge, fetch).unwrap();
             println!(
                 "pdp/size/s{s}/c{count}: proof payload {} B, encoded {} B; tag overhead {:.2} % (48 B per {block} B block)",
                 proof.payload_bytes(),
@@ -74,15 +74,22 @@ fn bench(c: &mut Criterion) {
             );
             let mut g = c.benchmark_group(format!("pdp/prove/s{s}/c{count}"));
             g.sample_size(20);
-            g.bench_function(backend(), |b| {
-                b.iter(|| prove(&meta, black_box(&challenge), fetch).unwrap())
-            });
+            for backend in Backend::ALL {
+                g.bench_function(backend.name(), |b| {
+                    b.iter(|| prove_with(backend, &meta, black_box(&challenge), fetch).unwrap())
+                });
+            }
             g.finish();
             let mut g = c.benchmark_group(format!("pdp/verify/s{s}/c{count}"));
             g.sample_size(10);
-            g.bench_function(backend(), |b| {
-                b.iter(|| verifier.verify(black_box(&challenge), &proof).unwrap())
-            });
+            for backend in Backend::ALL {
+                let verifier = Verifier::new(&object.metadata)
+                    .unwrap()
+                    .with_backend(backend);
+                g.bench_function(backend.name(), |b| {
+                    b.iter(|| verifier.verify(black_box(&challenge), &proof).unwrap())
+                });
+            }
             g.finish();
         }
     }

@@ -123,6 +123,10 @@ pub enum PdpError {
     /// challenged blocks as tagged.
     #[error("proof fails the pairing check: challenged data or tags do not match")]
     PairingCheckFailed,
+    /// The cryptographic backend failed to convert a value (a bug, never
+    /// caused by input).
+    #[error("backend error: {0}")]
+    Backend(String),
     /// The block store failed.
     #[error("block store error: {0}")]
     Store(String),

@@ -10,14 +10,18 @@
 //! with a [`Proof`] σ = Π σ_i^{v_i}, μ_j = Σ v_i·m_ij; a [`Verifier`] checks
 //! e(σ, g2) = e(Π H(name ‖ i)^{v_i} · Π u_j^{μ_j}, pk).
 //!
+//! The hot kernels run on a [`Backend`]: `blst` (default) or pure-Rust
+//! `bls12_381`; types, encodings and results are the same.
+//!
 //! Modules, bottom up: [`error`]; [`codec`] (strict point and scalar
 //! encodings); [`hash`] (hash-to-curve H); [`msm`] (Pippenger);
 //! [`fixed_base`] (generator comb table); [`layout`] (bytes → sectors);
 //! [`sums`] (exact μ accumulation); [`keys`]; [`metadata`]; [`challenge`];
 //! [`tag`]; [`proof`]; [`verify`]; [`wire`] (protobuf messages); [`service`]
-//! (block source and gRPC prover).
+//! (block source and gRPC prover); [`backend`] (kernels on either library).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod backend;
 pub mod challenge;
 pub mod codec;
 pub mod error;
@@ -34,12 +38,13 @@ pub mod tag;
 pub mod verify;
 pub mod wire;
 
+pub use backend::Backend;
 pub use challenge::{Challenge, ChallengedBlock, Challenger, MAX_CHALLENGE};
 pub use error::PdpError;
 pub use keys::{KeyPair, PublicKey, SecretKey};
 pub use layout::{Layout, MAX_SECTORS, SECTOR_BYTES};
 pub use metadata::{SignedMetadata, TagMetadata};
-pub use proof::{Proof, prove};
+pub use proof::{Proof, prove, prove_with};
 pub use service::{BlockSource, MemorySource, ProverService, prove_from};
 pub use tag::{Tag, TaggedObject, Tagger};
 pub use verify::{Verifier, verify};

@@ -1,21 +1,20 @@
 //! Proofs and the prover's computation.
 //!
 //! For a challenge {(i, v_i)} the prover answers σ = Π σ_i^{v_i} (one
-//! multi-scalar multiplication over 128-bit coefficients) and μ_j = Σ_i
+//! multi-scalar multiplication over 128-bit coefficients, on a [`Backend`]) and μ_j = Σ_i
 //! v_i·m_ij (exact integer sums reduced once, see [`crate::sums`]). The
 //! proof also carries the challenge's seed and the metadata digest, so a
 //! proof for another challenge or another object is refused by name before
 //! any pairing is computed.
 
 use bls12_381::{G1Affine, Scalar};
-use group::Curve;
 
-use crate::challenge::{COEFFICIENT_BITS, Challenge};
+use crate::backend::Backend;
+use crate::challenge::Challenge;
 use crate::codec::{G1_BYTES, SCALAR_BYTES};
 use crate::error::PdpError;
 use crate::layout::{SECTOR_BYTES, sector_limbs};
 use crate::metadata::TagMetadata;
-use crate::msm::msm_bits;
 use crate::sums::WideSum;
 use crate::tag::Tag;
 
@@ -42,7 +41,16 @@ impl Proof {
 /// Computes the proof for `challenge` over the object of `metadata`.
 /// `fetch(i)` returns block i (exactly as long as the layout says) and its
 /// tag; its errors are passed on.
-pub fn prove<F>(
+pub fn prove<F>(metadata: &TagMetadata, challenge: &Challenge, fetch: F) -> Result<Proof, PdpError>
+where
+    F: FnMut(u64) -> Result<(Vec<u8>, Tag), PdpError>,
+{
+    prove_with(Backend::default(), metadata, challenge, fetch)
+}
+
+/// [`prove`] on a chosen backend.
+pub fn prove_with<F>(
+    backend: Backend,
     metadata: &TagMetadata,
     challenge: &Challenge,
     mut fetch: F,
@@ -63,9 +71,9 @@ where
             sum.add_product(&sector_limbs(sector), b.coefficient);
         }
         tags.push(*tag.point());
-        coefficients.push(b.scalar());
+        coefficients.push(b.coefficient);
     }
-    let sigma = msm_bits(&tags, &coefficients, COEFFICIENT_BITS).to_affine();
+    let sigma = backend.sigma(&tags, &coefficients)?;
     Ok(Proof {
         seed: *challenge.seed(),
         metadata_digest: metadata.digest(),

@@ -13,11 +13,12 @@ use std::sync::{Arc, RwLock};
 use lambda_proto::pdp::v1 as pb;
 use tonic::{Request, Response, Status};
 
+use crate::backend::Backend;
 use crate::challenge::Challenge;
 use crate::codec::decode_hash;
 use crate::error::PdpError;
 use crate::metadata::SignedMetadata;
-use crate::proof::{Proof, prove};
+use crate::proof::{Proof, prove_with};
 use crate::tag::{Tag, TaggedObject};
 
 /// Where a prover reads objects' metadata, blocks and tags.
@@ -37,6 +38,7 @@ fn lossy(object: &[u8]) -> String {
 /// Computes the proof of `challenge` for `object` from `source`, after
 /// checking that the held metadata has digest `expected_digest`.
 pub fn prove_from<S: BlockSource + ?Sized>(
+    backend: Backend,
     source: &S,
     object: &[u8],
     expected_digest: &[u8; 32],
@@ -49,7 +51,7 @@ pub fn prove_from<S: BlockSource + ?Sized>(
     if &metadata.digest() != expected_digest {
         return Err(PdpError::ObjectMismatch);
     }
-    prove(metadata, challenge, |index| {
+    prove_with(backend, metadata, challenge, |index| {
         let missing = |what| PdpError::BlockMissing {
             object: lossy(object),
             what,
@@ -67,20 +69,30 @@ pub fn prove_from<S: BlockSource + ?Sized>(
 #[derive(Debug)]
 pub struct ProverService<S> {
     source: Arc<S>,
+    backend: Backend,
 }
 
 impl<S> Clone for ProverService<S> {
     fn clone(&self) -> Self {
         Self {
             source: Arc::clone(&self.source),
+            backend: self.backend,
         }
     }
 }
 
 impl<S: BlockSource> ProverService<S> {
-    /// A service answering from `source`.
+    /// A service answering from `source`, on the default backend.
     pub fn new(source: Arc<S>) -> Self {
-        Self { source }
+        Self {
+            source,
+            backend: Backend::default(),
+        }
+    }
+
+    /// The same service on `backend`.
+    pub fn with_backend(self, backend: Backend) -> Self {
+        Self { backend, ..self }
     }
 
     /// The tonic server wrapper, ready for `Server::add_service`.
@@ -120,11 +132,13 @@ impl<S: BlockSource> pb::prover_server::Prover for ProverService<S> {
         let digest = decode_hash(&req.metadata_digest, "metadata digest")?;
         let source = Arc::clone(&self.source);
         let object = req.object;
-        let proof =
-            tokio::task::spawn_blocking(move || prove_from(&*source, &object, &digest, &challenge))
-                .await
-                .map_err(|e| Status::internal(format!("proof task failed: {e}")))?
-                .inspect_err(|e| tracing::warn!(error = %e, "pdp proof refused"))?;
+        let backend = self.backend;
+        let proof = tokio::task::spawn_blocking(move || {
+            prove_from(backend, &*source, &object, &digest, &challenge)
+        })
+        .await
+        .map_err(|e| Status::internal(format!("proof task failed: {e}")))?
+        .inspect_err(|e| tracing::warn!(error = %e, "pdp proof refused"))?;
         Ok(Response::new(pb::ProveResponse {
             proof: Some((&proof).into()),
         }))

@@ -2,26 +2,21 @@
 //!
 //! The tag of block i is σ_i = (H(name ‖ i) · Π_j u_j^{m_ij})^sk. The owner
 //! picks u_j = g1^{r_j} with secret random r_j, so Π_j u_j^{m_ij} =
-//! g1^{Σ_j r_j·m_ij}: one scalar sum, one generator multiplication from the
-//! comb table, one hash-to-curve and one multiplication by sk (a wNAF of sk
-//! computed once) per block, instead of s multiplications. The r_j are
-//! dropped after tagging. Blocks are tagged in parallel on the rayon pool.
+//! g1^{Σ_j r_j·m_ij}: per block one scalar sum, one hash-to-curve, one
+//! multiplication of g1 and one multiplication by sk, instead of s
+//! multiplications. The r_j are dropped after tagging. The per-block work
+//! runs on the tagger's [`Backend`], in parallel over blocks.
 
 use bls12_381::{G1Affine, G1Projective, Scalar};
 use ff::Field;
-use group::{WnafBase, WnafScalar};
-use rayon::prelude::*;
 
+use crate::backend::Backend;
 use crate::codec::{G1_BYTES, Identity, decode_g1};
 use crate::error::PdpError;
 use crate::fixed_base::GeneratorTable;
-use crate::hash::block_point;
 use crate::keys::KeyPair;
-use crate::layout::{Layout, SECTOR_BYTES, sector_scalar};
+use crate::layout::Layout;
 use crate::metadata::{SignedMetadata, TagMetadata};
-
-/// wNAF window used for the multiplications by sk.
-const SK_WINDOW: usize = 5;
 
 /// The tag σ_i of one block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,14 +58,26 @@ pub struct TaggedObject {
 #[derive(Debug, Clone)]
 pub struct Tagger {
     keys: KeyPair,
-    sk_wnaf: WnafScalar<Scalar, SK_WINDOW>,
+    backend: Backend,
 }
 
 impl Tagger {
-    /// A tagger signing with `keys`.
+    /// A tagger signing with `keys`, on the default backend.
     pub fn new(keys: KeyPair) -> Self {
-        let sk_wnaf = WnafScalar::new(keys.secret().scalar());
-        Self { keys, sk_wnaf }
+        Self {
+            keys,
+            backend: Backend::default(),
+        }
+    }
+
+    /// The same tagger on `backend`.
+    pub fn with_backend(self, backend: Backend) -> Self {
+        Self { backend, ..self }
+    }
+
+    /// The backend it tags on.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// The owner's keys.
@@ -79,7 +86,8 @@ impl Tagger {
     }
 
     /// Tags `data` as object `name` with `sectors` sectors per block:
-    /// draws u_j, signs the metadata and computes every block's tag.
+    /// draws u_j = g1^{r_j}, signs the metadata and computes every block's
+    /// tag (in parallel on the rayon pool).
     pub fn tag(&self, name: &[u8], data: &[u8], sectors: u32) -> Result<TaggedObject, PdpError> {
         let layout = Layout::new(data.len() as u64, sectors)?;
         let mut rng = rand::rng();
@@ -92,42 +100,24 @@ impl Tagger {
         G1Projective::batch_normalize(&u_proj, &mut u);
         let metadata =
             TagMetadata::new(name.to_vec(), layout.object_len(), u, *self.keys.public())?;
-        let block_bytes = layout.block_bytes();
-        let tags_proj: Vec<G1Projective> = data
-            .par_chunks(block_bytes)
-            .enumerate()
-            .map(|(i, block)| self.block_tag(name, i as u64, block, &r, table))
-            .collect();
-        let mut tags = vec![G1Affine::identity(); tags_proj.len()];
-        G1Projective::batch_normalize(&tags_proj, &mut tags);
+        let tags = self.backend.tag_blocks(
+            name,
+            data,
+            layout.block_bytes(),
+            &r,
+            self.keys.secret().scalar(),
+        )?;
         Ok(TaggedObject {
             metadata: SignedMetadata::sign(metadata, self.keys.secret()),
             tags: tags.into_iter().map(Tag).collect(),
         })
-    }
-
-    /// σ_i = (H(name ‖ i) · g1^{Σ_j r_j·m_ij})^sk.
-    fn block_tag(
-        &self,
-        name: &[u8],
-        index: u64,
-        block: &[u8],
-        r: &[Scalar],
-        table: &GeneratorTable,
-    ) -> G1Projective {
-        let exponent: Scalar = block
-            .chunks(SECTOR_BYTES)
-            .zip(r)
-            .map(|(sector, rj)| sector_scalar(sector) * rj)
-            .sum();
-        let base = block_point(name, index) + table.mul(&exponent);
-        &WnafBase::<G1Projective, SK_WINDOW>::new(base) * &self.sk_wnaf
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hash::block_point;
     use crate::layout::sector_scalars;
     use group::Curve;
 

@@ -4,23 +4,19 @@
 //! is checked then) and checks proofs for any challenge:
 //!
 //! 1. the proof's seed is the challenge's and its metadata digest is the
-//!    object's, and it has s sector sums (each refused by name);
-//! 2. e(σ, g2) = e(Π H(name ‖ i)^{v_i} · Π u_j^{μ_j}, pk), computed as one
-//!    multi-Miller loop over (σ, −g2), (X, pk) and one final exponentiation.
-//!
-//! Π H_i^{v_i} is one multi-scalar multiplication over the block hashes
-//! before cofactor clearing, then a single clearing (see [`crate::hash`]);
-//! the hashes are computed in parallel on the rayon pool.
+//!    object's, and it has s sector sums (each refused by name, before any
+//!    curve arithmetic);
+//! 2. e(σ, g2) = e(Π H(name ‖ i)^{v_i} · Π u_j^{μ_j}, pk), one product of
+//!    two pairings sharing a final exponentiation, on the verifier's
+//!    [`Backend`]. The block hashes are computed in parallel on the rayon
+//!    pool.
 
-use bls12_381::{G1Affine, G1Projective, G2Prepared};
-use rayon::prelude::*;
+use bls12_381::G2Prepared;
 
-use crate::challenge::{COEFFICIENT_BITS, Challenge};
+use crate::backend::{Backend, OwnerKey};
+use crate::challenge::Challenge;
 use crate::error::PdpError;
-use crate::hash::{block_point_uncleared, clear_cofactor};
-use crate::keys::pairing_product_is_one;
 use crate::metadata::{SignedMetadata, TagMetadata};
-use crate::msm::{msm, msm_bits};
 use crate::proof::Proof;
 
 /// Checks proofs against one object's metadata.
@@ -28,6 +24,7 @@ pub struct Verifier {
     metadata: TagMetadata,
     digest: [u8; 32],
     owner: G2Prepared,
+    backend: Backend,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -47,7 +44,13 @@ impl Verifier {
             digest: metadata.digest(),
             owner: G2Prepared::from(*metadata.owner().point()),
             metadata,
+            backend: Backend::default(),
         })
+    }
+
+    /// The same verifier on `backend`.
+    pub fn with_backend(self, backend: Backend) -> Self {
+        Self { backend, ..self }
     }
 
     /// The metadata proofs are checked against.
@@ -75,17 +78,19 @@ impl Verifier {
             });
         }
         let blocks = challenge.expand(self.metadata.blocks());
-        let name = self.metadata.name();
-        let hashes: Vec<G1Projective> = blocks
-            .par_iter()
-            .map(|b| block_point_uncleared(name, b.index))
-            .collect();
-        let mut points = vec![G1Affine::identity(); hashes.len()];
-        G1Projective::batch_normalize(&hashes, &mut points);
-        let coefficients: Vec<_> = blocks.iter().map(|b| b.scalar()).collect();
-        let hashed = clear_cofactor(&msm_bits(&points, &coefficients, COEFFICIENT_BITS));
-        let x = hashed + msm(self.metadata.u(), &proof.mu);
-        if pairing_product_is_one(&proof.sigma, &x, &self.owner) {
+        let owner = OwnerKey {
+            point: self.metadata.owner().point(),
+            prepared: &self.owner,
+        };
+        let holds = self.backend.check(
+            self.metadata.name(),
+            &blocks,
+            self.metadata.u(),
+            &proof.mu,
+            &proof.sigma,
+            &owner,
+        )?;
+        if holds {
             Ok(())
         } else {
             Err(PdpError::PairingCheckFailed)

@@ -14,11 +14,12 @@
 //!    exactly when the challenge names a corrupted block, so the detection
 //!    rate of real proofs is the sampling rate of part 1. Trials at c = 460
 //!    (all detected) and at c = 5 (mostly missed) show both outcomes come
-//!    from the pairing check, not from anything else.
+//!    from the pairing check, not from anything else. Trials alternate the
+//!    backends of prover and verifier.
 
 use std::collections::BTreeSet;
 
-use lambda_pdp::{Challenge, KeyPair, PdpError, Tagger, Verifier, prove};
+use lambda_pdp::{Backend, Challenge, KeyPair, PdpError, Tagger, Verifier, prove_with};
 
 fn seed(i: u32, salt: u8) -> [u8; 32] {
     let mut s = [salt; 32];
@@ -66,10 +67,10 @@ fn real_proofs_fail_exactly_when_a_corrupted_block_is_challenged() {
     let data: Vec<u8> = (0..n * 31).map(|i| (i % 251) as u8).collect();
     let obj = tagger.tag(b"audited", &data, 1).unwrap();
     let meta = obj.metadata.metadata();
-    let verifier = Verifier::new(&obj.metadata).unwrap();
+    let verifiers = Backend::ALL.map(|b| Verifier::new(&obj.metadata).unwrap().with_backend(b));
     let corrupted: BTreeSet<u64> = (0..10u64).map(|j| j * 101 + 7).collect();
-    let lossy_prover = |ch: &Challenge| {
-        prove(meta, ch, |i| {
+    let lossy_prover = |b: Backend, ch: &Challenge| {
+        prove_with(b, meta, ch, |i| {
             let mut block = data[i as usize * 31..(i as usize + 1) * 31].to_vec();
             if corrupted.contains(&i) {
                 block[0] ^= 0xff;
@@ -84,7 +85,9 @@ fn real_proofs_fail_exactly_when_a_corrupted_block_is_challenged() {
         for t in 0..trials {
             let ch = Challenge::new(seed(t, salt), count).unwrap();
             let hits = ch.indices(n as u64).iter().any(|i| corrupted.contains(i));
-            let result = verifier.verify(&ch, &lossy_prover(&ch));
+            // Alternate the backends of prover and verifier.
+            let (pb, vb) = (t as usize % 2, (t as usize / 2) % 2);
+            let result = verifiers[vb].verify(&ch, &lossy_prover(Backend::ALL[pb], &ch));
             match result {
                 Err(PdpError::PairingCheckFailed) => {
                     assert!(

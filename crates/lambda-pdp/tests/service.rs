@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_pdp::{
-    BlockSource, Challenger, KeyPair, MemorySource, PdpError, ProverService, SignedMetadata, Tag,
-    Tagger, Verifier, wire,
+    Backend, BlockSource, Challenger, KeyPair, MemorySource, PdpError, ProverService,
+    SignedMetadata, Tag, Tagger, Verifier, wire,
 };
 use lambda_proto::pdp::v1 as pb;
 use pb::prover_client::ProverClient;
@@ -17,12 +17,16 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::Code;
 use tonic::transport::{Channel, Server};
 
-async fn serve<S: BlockSource>(source: Arc<S>) -> ProverClient<Channel> {
+async fn serve<S: BlockSource>(source: Arc<S>, backend: Backend) -> ProverClient<Channel> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(
         Server::builder()
-            .add_service(ProverService::new(source).into_server())
+            .add_service(
+                ProverService::new(source)
+                    .with_backend(backend)
+                    .into_server(),
+            )
             .serve_with_incoming(TcpListenerStream::new(listener)),
     );
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
@@ -49,9 +53,13 @@ async fn validator_challenges_node_and_verifies_over_grpc() {
     let registered = wire::encode_metadata(&obj.metadata);
     let source = Arc::new(MemorySource::new());
     source.insert(obj, data).unwrap();
-    let mut client = serve(source).await;
+    for backend in Backend::ALL {
+        grpc_round(serve(Arc::clone(&source), backend).await, &registered).await;
+    }
+}
 
-    let verifier = Verifier::new(&wire::decode_metadata(&registered).unwrap()).unwrap();
+async fn grpc_round(mut client: ProverClient<Channel>, registered: &[u8]) {
+    let verifier = Verifier::new(&wire::decode_metadata(registered).unwrap()).unwrap();
     let challenge = Challenger::new(40)
         .unwrap()
         .challenge(b"contract-7", 3, &[0xab; 32]);
@@ -123,10 +131,13 @@ async fn a_node_missing_a_challenged_block_answers_data_loss() {
     inner.insert(obj, data).unwrap();
     // Challenge every block, so the lost one is always named.
     let challenge = Challenger::new(20).unwrap().challenge(b"c", 1, &[1; 32]);
-    let mut client = serve(Arc::new(Lossy {
-        inner,
-        lost: vec![11],
-    }))
+    let mut client = serve(
+        Arc::new(Lossy {
+            inner,
+            lost: vec![11],
+        }),
+        Backend::default(),
+    )
     .await;
     let err = client
         .prove(request(b"obj", &digest, &challenge))
