@@ -15,8 +15,12 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use bls12_381::{G1Affine, Scalar};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use lambda_pdp::{Backend, Challenge, KeyPair, SECTOR_BYTES, Tagger, Verifier, prove_with, wire};
+use group::Curve;
+use lambda_pdp::{
+    Backend, Challenge, KeyPair, SECTOR_BYTES, Tagger, Verifier, hash, msm, prove_with, wire,
+};
 
 const SECTORS: [u32; 4] = [1, 8, 32, 64];
 const COUNTS: [u32; 2] = [300, 460];
@@ -95,5 +99,48 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// The kernels the end-to-end figures are made of, to explain them:
+/// hash-to-curve per block (with and without cofactor clearing), and the
+/// native multi-scalar multiplications of the prover and the verifier.
+fn parts(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pdp/parts/hash_to_g1");
+    let mut i = 0u64;
+    g.bench_function("bls12_381", |b| {
+        b.iter(|| {
+            i += 1;
+            hash::block_point(b"bench-object", i)
+        })
+    });
+    g.bench_function("bls12_381-uncleared", |b| {
+        b.iter(|| {
+            i += 1;
+            hash::block_point_uncleared(b"bench-object", i)
+        })
+    });
+    g.bench_function("blst", |b| {
+        b.iter(|| {
+            i += 1;
+            let msg = hash::block_message(b"bench-object", i);
+            blstrs::G1Projective::hash_to_curve(&msg, hash::BLOCK_DST, &[])
+        })
+    });
+    g.finish();
+    let points: Vec<G1Affine> = (0..460u64)
+        .map(|i| hash::block_point(b"p", i).to_affine())
+        .collect();
+    let short: Vec<Scalar> = (0..460u64)
+        .map(|i| Scalar::from_raw([i.wrapping_mul(0x9e37_79b9_7f4a_7c15), !i, 0, 0]))
+        .collect();
+    let full: Vec<Scalar> = (0..32u64).map(|i| -Scalar::from(i + 1)).collect();
+    let mut g = c.benchmark_group("pdp/parts/msm");
+    g.bench_function("460x128/bls12_381", |b| {
+        b.iter(|| msm::msm_bits(black_box(&points), &short, 128))
+    });
+    g.bench_function("32x255/bls12_381", |b| {
+        b.iter(|| msm::msm(black_box(&points[..32]), &full))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, parts);
 criterion_main!(benches);

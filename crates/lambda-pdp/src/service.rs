@@ -109,9 +109,9 @@ impl From<PdpError> for Status {
             PdpError::ObjectMismatch => Status::failed_precondition(msg),
             PdpError::BlockMissing { .. } | PdpError::BlockLength { .. } => Status::data_loss(msg),
             PdpError::Store(_) => Status::unavailable(msg),
-            PdpError::IndexOutOfRange { .. } | PdpError::PairingCheckFailed => {
-                Status::internal(msg)
-            }
+            PdpError::IndexOutOfRange { .. }
+            | PdpError::PairingCheckFailed
+            | PdpError::Backend(_) => Status::internal(msg),
             _ => Status::invalid_argument(msg),
         }
     }
