@@ -9,7 +9,8 @@ use std::sync::OnceLock;
 
 use bls12_381::{G1Affine, G1Projective, Scalar};
 
-const ROW: usize = 255;
+/// Multiples per row (d = 1..=255).
+pub(crate) const ROW: usize = 255;
 const ROWS: usize = 32;
 
 /// The comb table of the G1 generator.
@@ -47,6 +48,11 @@ impl GeneratorTable {
     pub fn get() -> &'static Self {
         static TABLE: OnceLock<GeneratorTable> = OnceLock::new();
         TABLE.get_or_init(Self::build)
+    }
+
+    /// The table: row k, column d−1 holds d·2^{8k}·g1.
+    pub(crate) fn points(&self) -> &[G1Affine] {
+        &self.table
     }
 
     /// k·g1.

@@ -18,9 +18,12 @@ use group013::Group as _;
 use group013::prime::PrimeCurveAffine as _;
 use rayon::prelude::*;
 
+use std::sync::OnceLock;
+
 use super::block_exponent;
 use crate::challenge::{COEFFICIENT_BITS, ChallengedBlock};
 use crate::error::PdpError;
+use crate::fixed_base::{GeneratorTable, ROW};
 use crate::hash::{BLOCK_DST, block_message};
 
 fn backend_error(what: &str) -> PdpError {
@@ -68,6 +71,38 @@ fn pippenger(points: &[BG1Affine], scalars: &[u8], nbits: usize) -> BG1 {
     from_raw(raw.as_slice().mult(scalars, nbits))
 }
 
+/// The comb table of g1 ([`GeneratorTable`]) in `blstrs` form, converted
+/// once per process; `None` if a conversion failed (then tagging falls back
+/// to a plain multiplication).
+fn generator_table() -> Option<&'static [BG1Affine]> {
+    static TABLE: OnceLock<Option<Vec<BG1Affine>>> = OnceLock::new();
+    TABLE
+        .get_or_init(|| {
+            GeneratorTable::get()
+                .points()
+                .iter()
+                .map(|p| to_blst_g1(p).ok())
+                .collect()
+        })
+        .as_deref()
+}
+
+/// k·g1 by the comb table: at most 32 mixed additions.
+fn generator_mul(k: &Scalar) -> Result<BG1, PdpError> {
+    let Some(table) = generator_table() else {
+        return Ok(BG1::generator() * to_blst_scalar(k)?);
+    };
+    let mut acc = BG1::identity();
+    for (row, &byte) in k.to_bytes().iter().enumerate() {
+        if byte != 0
+            && let Some(p) = table.get(row * ROW + byte as usize - 1)
+        {
+            acc += p;
+        }
+    }
+    Ok(acc)
+}
+
 pub(super) fn tag_blocks(
     name: &[u8],
     data: &[u8],
@@ -81,8 +116,7 @@ pub(super) fn tag_blocks(
         .enumerate()
         .map(|(i, block)| {
             let h = BG1::hash_to_curve(&block_message(name, i as u64), BLOCK_DST, &[]);
-            let m = to_blst_scalar(&block_exponent(block, r))?;
-            Ok((h + BG1::generator() * m) * sk)
+            Ok((h + generator_mul(&block_exponent(block, r))?) * sk)
         })
         .collect::<Result<Vec<BG1>, PdpError>>()?;
     normalize(&proj).iter().map(from_blst_g1).collect()
