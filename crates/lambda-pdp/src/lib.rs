@@ -17,7 +17,7 @@
 //! encodings); [`hash`] (hash-to-curve H); [`msm`] (Pippenger);
 //! [`fixed_base`] (generator comb table); [`layout`] (bytes → sectors);
 //! [`sums`] (exact μ accumulation); [`keys`]; [`metadata`]; [`challenge`];
-//! [`tag`]; [`proof`]; [`verify`]; [`wire`] (protobuf messages); [`service`]
+//! [`tag`]; [`proof`]; [`mod@verify`]; [`wire`] (protobuf messages); [`service`]
 //! (block source and gRPC prover); [`backend`] (kernels on either library).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

@@ -14,13 +14,13 @@ use bls12_381::{G1Affine, G1Projective, Scalar};
 /// Scalar width of the scalar field in bits.
 pub const FULL_BITS: usize = 255;
 
-/// Σ scalars[i]·points[i] over full-width scalars. Extra elements of the
+/// Σ `scalars[i]·points[i]` over full-width scalars. Extra elements of the
 /// longer slice are ignored.
 pub fn msm(points: &[G1Affine], scalars: &[Scalar]) -> G1Projective {
     msm_bits(points, scalars, FULL_BITS)
 }
 
-/// Σ scalars[i]·points[i] where every scalar is below 2^`bits` (`bits` ≤
+/// Σ `scalars[i]·points[i]` where every scalar is below 2^`bits` (`bits` ≤
 /// 255; larger scalars give a wrong sum, so callers only pass widths they
 /// produced). Extra elements of the longer slice are ignored.
 pub fn msm_bits(points: &[G1Affine], scalars: &[Scalar], bits: usize) -> G1Projective {
