@@ -49,3 +49,12 @@ pub mod agent {
         tonic::include_proto!("lambda.agent.v1");
     }
 }
+
+/// Provable data possession: tag metadata, tags, challenges, proofs and the
+/// `Prover` service (`lambda.pdp.v1`).
+pub mod pdp {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("lambda.pdp.v1");
+    }
+}
