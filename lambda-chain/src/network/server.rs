@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
 use tonic::{Request, Response, Status};
 
 use super::codec::{committed_to_pb, message_from_pb};
@@ -161,10 +162,23 @@ pub async fn serve(
     max_bytes: usize,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
+    serve_with(listener, server, Routes::default(), max_bytes, shutdown).await
+}
+
+/// [`serve`] with more services on the same port (the node adds its
+/// mempool gossip there).
+pub async fn serve_with(
+    listener: TcpListener,
+    server: ConsensusServer,
+    extra: Routes,
+    max_bytes: usize,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
     let svc = ConsensusServiceServer::new(server)
         .max_decoding_message_size(max_bytes)
         .max_encoding_message_size(max_bytes);
     tonic::transport::Server::builder()
+        .add_routes(extra)
         .add_service(svc)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
         .await
