@@ -192,13 +192,19 @@ impl NodeCore {
         let height = block.header.height;
         let mut state = self.state.write();
         state.commit_block(&block, cert)?;
+        // The mempool is locked before the state is readable again: a
+        // submission must never see the new nonces beside transactions the
+        // recheck has yet to drop (it would refuse the sender's next nonce
+        // as taken).
+        let mut pool = self.mempool.lock();
         let state = RwLockWriteGuard::downgrade(state);
-        match self.mempool.lock().recheck(&state) {
+        match pool.recheck(&state) {
             Ok(dropped) => {
                 tracing::debug!(height, dropped, "mempool rechecked");
             }
             Err(e) => tracing::error!(error = %e, height, "mempool recheck failed"),
         }
+        drop(pool);
         drop(state);
         self.latest.send_replace(height);
         Ok(())
