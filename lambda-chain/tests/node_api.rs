@@ -136,6 +136,35 @@ async fn check_missing_and_malformed(c: &mut ChainClient, endpoint: &str) -> Res
         .into_inner();
     let serving = tonic_health::pb::health_check_response::ServingStatus::Serving;
     assert_eq!(r.status, serving as i32);
+    check_reflection(endpoint).await
+}
+
+/// Reflection lists the chain API (so grpcurl needs no .proto files).
+async fn check_reflection(endpoint: &str) -> Result<()> {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())?
+        .connect()
+        .await?;
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut answers = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::iter([req]))
+        .await?
+        .into_inner();
+    let answer = answers.next().await.unwrap()?;
+    let Some(MessageResponse::ListServicesResponse(list)) = answer.message_response else {
+        panic!("not a service list: {answer:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(
+        names.iter().any(|n| n == "lambda.chain.v1.Chain"),
+        "{names:?}"
+    );
     Ok(())
 }
 

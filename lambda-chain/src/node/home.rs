@@ -368,6 +368,20 @@ mod tests {
     }
 
     #[test]
+    fn the_genesis_example_is_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/genesis.example.toml");
+        let g = Genesis::load(&path).unwrap();
+        assert_eq!(
+            g.params,
+            ChainParams::default(),
+            "the example shows the defaults"
+        );
+        assert_eq!((g.validators.len(), g.storage_nodes.len()), (1, 1));
+        let validator = g.validators[0].public_key.address();
+        assert!(g.accounts.iter().any(|a| a.address == validator));
+    }
+
+    #[test]
     fn init_writes_a_single_validator_home_once() {
         let dir = tempfile::tempdir().unwrap();
         let p2p: SocketAddr = "127.0.0.1:1".parse().unwrap();
