@@ -15,15 +15,23 @@
 //! - [`consensus`]: the Tendermint core (pure), its write-ahead log, the
 //!   application seam, the async runner and a deterministic simulation.
 //! - [`network`]: validator-to-validator gRPC transport and block sync.
+//! - [`node`]: the validator daemon: the state machine, the mempool and
+//!   consensus glued together (proposing from the mempool, committing,
+//!   mempool gossip, the fisherman), its configuration and home directories.
+//! - [`api`]: the public gRPC API (`lambda.chain.v1.Chain`).
+//! - [`client`]: a typed client of that API.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod api;
 pub mod block;
+pub mod client;
 pub mod codec;
 pub mod consensus;
 pub mod error;
 pub mod genesis;
 pub mod mempool;
 pub mod network;
+pub mod node;
 pub mod params;
 pub mod state;
 pub mod tx;

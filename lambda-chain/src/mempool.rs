@@ -134,6 +134,12 @@ impl Mempool {
         self.by_hash.contains_key(hash)
     }
 
+    /// How many transactions of `sender` are pending (its next nonce is the
+    /// account's nonce plus this).
+    pub fn pending_of(&self, sender: &Address) -> usize {
+        self.by_sender.get(sender).map_or(0, BTreeMap::len)
+    }
+
     /// Checks `tx` against `state` and the pool and adds it (see the module
     /// docs for the rules). Returns its hash.
     pub fn insert(&mut self, tx: Tx, state: &ChainState) -> Result<Hash, MempoolError> {

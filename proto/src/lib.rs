@@ -26,7 +26,8 @@ pub mod storage {
 }
 
 /// The Lambda chain (`lambda.chain.v1`): blocks and transactions, consensus
-/// messages and the validator-to-validator service.
+/// messages and the validator-to-validator services (consensus, mempool
+/// gossip), and the public `Chain` API.
 pub mod chain {
     /// Version 1.
     pub mod v1 {

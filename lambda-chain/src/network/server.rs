@@ -14,8 +14,9 @@ use lambda_proto::chain::v1 as pb;
 use lambda_proto::chain::v1::consensus_service_server::{ConsensusService, ConsensusServiceServer};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use super::codec::{committed_to_pb, message_from_pb};
@@ -161,12 +162,30 @@ pub async fn serve(
     max_bytes: usize,
     shutdown: CancellationToken,
 ) -> Result<(), tonic::transport::Error> {
+    serve_with(listener, server, Routes::default(), max_bytes, shutdown).await
+}
+
+/// [`serve`] with more services on the same port (the node adds its
+/// mempool gossip there).
+pub async fn serve_with(
+    listener: TcpListener,
+    server: ConsensusServer,
+    extra: Routes,
+    max_bytes: usize,
+    shutdown: CancellationToken,
+) -> Result<(), tonic::transport::Error> {
     let svc = ConsensusServiceServer::new(server)
         .max_decoding_message_size(max_bytes)
         .max_encoding_message_size(max_bytes);
+    // Accepted sockets get TCP_NODELAY (the builder's setting does not apply
+    // to a supplied listener): without it small answers wait ~40 ms for
+    // delayed ACKs on loopback.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_routes(extra)
         .add_service(svc)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.cancelled_owned())
+        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await
 }
 

@@ -209,6 +209,11 @@ impl ChainState {
         })
     }
 
+    /// Syncs and flushes the database (at shutdown).
+    pub fn flush(&self) -> Result<(), ChainError> {
+        self.store.flush()
+    }
+
     /// The chain id.
     pub fn chain_id(&self) -> &str {
         &self.genesis.chain_id

@@ -156,6 +156,13 @@ impl Store {
         wo.set_sync(self.sync);
         Ok(self.db.write_opt(wb, &wo)?)
     }
+
+    /// Syncs the RocksDB log and flushes the memtables to disk (at
+    /// shutdown; committed blocks are already durable when writes sync).
+    pub(crate) fn flush(&self) -> Result<(), ChainError> {
+        self.db.flush_wal(true)?;
+        Ok(self.db.flush()?)
+    }
 }
 
 /// The smallest key greater than every key starting with `prefix` (None if

@@ -24,6 +24,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
 
 use super::app::{AppError, Application, CommittedBlock};
 use super::io::{Input, Message, Timeout};
@@ -32,7 +33,7 @@ use super::wal::{Wal, WalError};
 use super::{ConsensusEngine, Metrics};
 use crate::network::NetworkConfig;
 use crate::network::peers::Peers;
-use crate::network::server::{ConsensusServer, InboxCounters, NodeStatus, bind, serve};
+use crate::network::server::{ConsensusServer, InboxCounters, NodeStatus, bind, serve_with};
 use crate::types::{DoubleSignEvidence, Height};
 
 /// Configuration of a validator's consensus.
@@ -172,6 +173,18 @@ impl Runner {
         key: SigningKey,
         shutdown: CancellationToken,
     ) -> Result<RunnerHandle, RunnerError> {
+        Self::start_with_routes(cfg, app, key, Routes::default(), shutdown).await
+    }
+
+    /// [`Runner::start`], serving `extra` services on the validator port
+    /// beside the consensus service.
+    pub async fn start_with_routes(
+        cfg: RunnerConfig,
+        app: Arc<dyn Application>,
+        key: SigningKey,
+        extra: Routes,
+        shutdown: CancellationToken,
+    ) -> Result<RunnerHandle, RunnerError> {
         let validator = key.public().address();
         let wal = Wal::open(&cfg.data_dir)?;
         tracing::info!(entries = wal.entries().len(), %validator, "write-ahead log replayed");
@@ -187,7 +200,7 @@ impl Runner {
             &cfg.network,
             validator,
         );
-        let addr = spawn_server(&cfg, server, shutdown.clone()).await?;
+        let addr = spawn_server(&cfg, server, extra, shutdown.clone()).await?;
         let (synced_tx, synced) = mpsc::channel(4);
         sync_task::spawn(
             cfg.network.clone(),
@@ -334,6 +347,7 @@ impl Runner {
 async fn spawn_server(
     cfg: &RunnerConfig,
     server: ConsensusServer,
+    extra: Routes,
     shutdown: CancellationToken,
 ) -> Result<SocketAddr, RunnerError> {
     let bind_err = |source| RunnerError::Bind {
@@ -344,7 +358,7 @@ async fn spawn_server(
     let addr = listener.local_addr().map_err(bind_err)?;
     let max = cfg.network.max_message_bytes;
     tokio::spawn(async move {
-        if let Err(e) = serve(listener, server, max, shutdown).await {
+        if let Err(e) = serve_with(listener, server, extra, max, shutdown).await {
             tracing::error!(error = %e, "consensus gRPC server failed");
         }
     });
