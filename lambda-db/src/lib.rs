@@ -26,7 +26,7 @@ pub mod config;
 pub mod error;
 pub mod keyspace;
 pub mod node;
-pub mod placement;
+pub use lambda_placement as placement;
 pub mod request;
 pub mod server;
 pub mod storage;

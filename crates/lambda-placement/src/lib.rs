@@ -22,6 +22,8 @@
 //! machine: only XXH3 over explicit bytes, integer arithmetic and f64 basic
 //! operations, ordered maps, no randomness.
 
+pub mod keyspace;
+
 mod balance;
 mod classes;
 mod config;
