@@ -7,9 +7,12 @@
 //! - [`Process`] is a child process that a test can `SIGKILL`, `SIGSTOP`,
 //!   `SIGCONT`, stop gracefully and restart; it is killed when dropped, so a
 //!   failing test leaves nothing running.
+//! - [`chain::LocalChain`] generates a chain testnet and starts one
+//!   `lambda-chain` process per validator.
 //! - [`cluster::LocalCluster`] starts a cluster of `lambda-db` processes on
 //!   loopback with a generated membership file.
 
+pub mod chain;
 pub mod cluster;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
