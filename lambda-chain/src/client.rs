@@ -23,10 +23,12 @@ use tokio_stream::{Stream, StreamExt as _};
 use tonic::transport::{Channel, Endpoint};
 
 use crate::api::convert::{
-    self, AccountView, BlockView, ConvertError, block_from_pb, contract_from_pb,
-    membership_from_pb, node_from_pb, pdp_from_pb, validator_from_pb, validators_from_pb,
+    self, ConvertError, block_from_pb, contract_from_pb, membership_from_pb, node_from_pb,
+    pdp_from_pb, validator_from_pb, validators_from_pb,
 };
 use crate::api::reasons::REASON_KEY;
+
+pub use crate::api::convert::{AccountView, BlockView};
 use crate::state::{Account, Contract, Membership, PdpRecord, StorageNode, ValidatorRecord};
 use crate::tx::kind::Transfer;
 use crate::tx::{Tx, TxBody, TxKind};
@@ -118,6 +120,14 @@ pub struct ChainStatus {
     pub validator: Address,
     /// The height its consensus works on.
     pub consensus_height: Height,
+    /// Blocks per epoch.
+    pub epoch_length: u64,
+    /// Price of one request in a usage settlement.
+    pub price_per_request: u64,
+    /// Price of one MiB transferred in a usage settlement.
+    pub price_per_mib: u64,
+    /// Least stake of a storage node.
+    pub min_node_stake: u64,
 }
 
 /// A client of one validator's API.
@@ -358,6 +368,10 @@ impl ChainClient {
             mempool_bytes: r.mempool_bytes,
             validator: convert::address(&r.validator, "validator")?,
             consensus_height: r.consensus_height,
+            epoch_length: r.epoch_length,
+            price_per_request: r.price_per_request,
+            price_per_mib: r.price_per_mib,
+            min_node_stake: r.min_node_stake,
         })
     }
 

@@ -41,6 +41,9 @@ pub struct NodeConfig {
     pub cluster: ClusterConfig,
     /// Hinted handoff.
     pub hints: HintsConfig,
+    /// The chain (membership by epoch, billing, audits); off unless
+    /// `endpoints` is set.
+    pub chain: crate::chain::ChainConfig,
 }
 
 impl Default for NodeConfig {
@@ -60,6 +63,7 @@ impl Default for NodeConfig {
             },
             cluster: ClusterConfig::default(),
             hints: HintsConfig::default(),
+            chain: crate::chain::ChainConfig::default(),
         }
     }
 }

@@ -6,14 +6,15 @@
 //! - [`version`]: version vectors, dots, sibling-keeping objects, encodings.
 //! - [`keyspace`]: key → partition, and the on-disk key layout.
 //! - [`placement`]: partitions → preference lists of devices (CCHDP), and
-//!   rebalancing plans between epochs.
+//!   rebalancing plans between epochs (the `lambda-placement` crate).
 //! - [`store`]: the node's local versioned store (read-modify-write under
 //!   key locks, actor id, write fence).
 //! - [`request`]: validation of keys, values and per-request options.
 //! - [`api`]: the public KV gRPC service and the backends that serve it.
-//! - [`placement`]: CCHDP placement of partitions on devices.
 //! - [`cluster`]: membership, gossip liveness, coordinator with sloppy
 //!   quorums, read repair, hinted handoff, admin status.
+//! - [`chain`]: the node key and the link to the chain (client, block
+//!   follower) that chain mode builds on.
 //! - [`server`], [`node`]: the gRPC server and assembling a running node.
 //! - [`admin_cli`]: the operator commands of the `lambda-db` binary.
 //! - [`config`], [`error`]: configuration and the typed error.
@@ -21,6 +22,7 @@
 
 pub mod admin_cli;
 pub mod api;
+pub mod chain;
 pub mod cluster;
 pub mod config;
 pub mod error;

@@ -305,6 +305,10 @@ impl Chain for ChainApi {
                 mempool_bytes,
                 validator: core.address.0.to_vec(),
                 consensus_height: core.consensus_height(),
+                epoch_length: s.params().epoch_length,
+                price_per_request: s.params().price_per_request,
+                price_per_mib: s.params().price_per_mib,
+                min_node_stake: s.params().min_node_stake,
             })
         })
         .await

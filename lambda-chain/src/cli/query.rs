@@ -58,6 +58,7 @@ pub(crate) async fn status(endpoint: &str, out: Format) -> anyhow::Result<()> {
             ("mempool_bytes", json!(s.mempool_bytes)),
             ("validator", json!(s.validator.to_string())),
             ("consensus_height", json!(s.consensus_height)),
+            ("epoch_length", json!(s.epoch_length)),
             ("genesis_hash", json!(s.genesis_hash.to_string())),
         ],
     )
