@@ -1,5 +1,6 @@
 //! Pieces every Lambda daemon shares.
 //!
+//! - [`admin_http`]: the admin HTTP port (`/metrics`, `/health`, `/live`).
 //! - [`config`]: TOML configuration files with environment-variable overrides,
 //!   layered over each daemon's embedded defaults.
 //! - [`telemetry`]: `tracing` set-up, levels from the environment, JSON on
@@ -10,6 +11,7 @@
 //!   servers and background workers.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod admin_http;
 pub mod config;
 pub mod keys;
 pub mod shutdown;
