@@ -28,6 +28,8 @@ pub struct ChainSpec {
     pub epoch_length: u64,
     /// Chain id.
     pub chain_id: String,
+    /// Environment of every validator process (`LAMBDA_CHAIN_*` overrides).
+    pub env: Vec<(String, String)>,
 }
 
 impl Default for ChainSpec {
@@ -38,6 +40,7 @@ impl Default for ChainSpec {
             block_time_ms: 200,
             epoch_length: 20,
             chain_id: "test-chain".into(),
+            env: Vec::new(),
         }
     }
 }
@@ -73,6 +76,7 @@ pub struct LocalChain {
     pub validators: Vec<LocalValidator>,
     /// The funded test accounts.
     pub accounts: Vec<LocalAccount>,
+    env: Vec<(String, String)>,
 }
 
 /// A base port with `count` free consecutive ports after it.
@@ -161,6 +165,7 @@ impl LocalChain {
             chain_id: str_field(&json, "chain_id")?.to_string(),
             validators,
             accounts,
+            env: spec.env.clone(),
         })
     }
 
@@ -176,7 +181,8 @@ impl LocalChain {
             "--home".into(),
             v.home.display().to_string(),
         ];
-        v.process = Some(Process::spawn(binary("lambda-chain")?, args, vec![], log)?);
+        let env = self.env.clone();
+        v.process = Some(Process::spawn(binary("lambda-chain")?, args, env, log)?);
         Ok(())
     }
 

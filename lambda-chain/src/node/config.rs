@@ -46,6 +46,8 @@ pub struct NodeConfig {
     pub evidence_interval: Duration,
     /// The public gRPC API.
     pub api: ApiConfig,
+    /// The admin HTTP port: `/metrics`, `/health`, `/live`.
+    pub admin: AdminConfig,
     /// The mempool and its gossip.
     pub mempool: MempoolSettings,
     /// Consensus: the validator port, write-ahead log, timeouts and peers.
@@ -62,6 +64,7 @@ impl Default for NodeConfig {
             shutdown_grace: Duration::from_secs(10),
             evidence_interval: Duration::from_millis(200),
             api: ApiConfig::default(),
+            admin: AdminConfig::default(),
             mempool: MempoolSettings::default(),
             consensus: RunnerConfig {
                 data_dir: PathBuf::from("data/wal"),
@@ -124,6 +127,27 @@ impl Default for ApiConfig {
             max_subscriptions: 64,
             subscription_buffer: 16,
             max_message_bytes: 64 << 20,
+        }
+    }
+}
+
+/// The admin HTTP port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Address of the admin HTTP server; port 0 picks a free port (written
+    /// to `<data_dir>/admin.addr`).
+    pub listen: SocketAddr,
+    /// `/health` says "not ready" when no block was committed for this long.
+    #[serde(with = "humantime_serde")]
+    pub stall_after: Duration,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            stall_after: Duration::from_secs(30),
         }
     }
 }

@@ -7,6 +7,7 @@
 //!   consensus drives (propose from the mempool, validate, commit).
 //! - `gossip`: mempool gossip to and from the other validators.
 //! - `fisherman`: detected double signs become slashing transactions.
+//! - `metrics`: `/metrics` and `/health` on the admin HTTP port.
 //! - [`home`]: `init` and `testnet`: keys, configurations and genesis files.
 //!
 //! [`start`] opens the state (RocksDB under the data directory), starts
@@ -23,6 +24,7 @@ pub(crate) mod core;
 mod fisherman;
 mod gossip;
 pub mod home;
+mod metrics;
 mod supervisor;
 
 use std::net::SocketAddr;
@@ -96,6 +98,8 @@ pub struct RunningNode {
     pub api_addr: SocketAddr,
     /// The bound validator (consensus and gossip) address.
     pub p2p_addr: SocketAddr,
+    /// The bound admin HTTP address (`/metrics`, `/health`).
+    pub admin_addr: SocketAddr,
     /// The validator's address.
     pub validator: Address,
     /// Resolves when the node has stopped and flushed.
@@ -131,7 +135,12 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
         Runner::start_with_routes(cfg.consensus.clone(), app, key, routes, shutdown.clone())
             .await?;
     let p2p_addr = runner.addr;
-    for (name, addr) in [("api.addr", api_addr), ("p2p.addr", p2p_addr)] {
+    let admin_addr = start_admin(&cfg, &core, &shutdown).await?;
+    for (name, addr) in [
+        ("api.addr", api_addr),
+        ("p2p.addr", p2p_addr),
+        ("admin.addr", admin_addr),
+    ] {
         let path = cfg.data_dir.join(name);
         std::fs::write(&path, addr.to_string()).map_err(io_err(&path))?;
     }
@@ -143,14 +152,42 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
         shutdown.clone(),
     ));
     let validator = core.address;
-    tracing::info!(%api_addr, %p2p_addr, %validator, height = core.state.read().latest_height(), "validator started");
+    tracing::info!(%api_addr, %p2p_addr, %admin_addr, %validator, height = core.state.read().latest_height(), "validator started");
     let task = tokio::spawn(supervisor::run(cfg, core, runner, api_task, shutdown));
     Ok(RunningNode {
         api_addr,
         p2p_addr,
+        admin_addr,
         validator,
         task,
     })
+}
+
+/// Binds the admin HTTP port and serves metrics and health until shutdown.
+async fn start_admin(
+    cfg: &NodeConfig,
+    core: &Arc<NodeCore>,
+    shutdown: &CancellationToken,
+) -> Result<SocketAddr, NodeError> {
+    use lambda_common::admin_http;
+    let bind_err = |source| NodeError::Bind {
+        addr: cfg.admin.listen,
+        source,
+    };
+    let listener = admin_http::bind(cfg.admin.listen).await.map_err(bind_err)?;
+    let addr = listener.local_addr().map_err(bind_err)?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let m = metrics::ChainMetrics::register(&mut registry);
+    let health = m.health(core.clone(), cfg.admin.stall_after);
+    tokio::spawn(metrics::follow(core.clone(), m, shutdown.clone()));
+    let router = admin_http::router(Arc::new(registry), health, axum::Router::new());
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        if let Err(e) = admin_http::serve(listener, router, token).await {
+            tracing::error!(error = %e, "admin HTTP server failed");
+        }
+    });
+    Ok(addr)
 }
 
 /// Loads the key and the genesis, opens the state and builds the core.
