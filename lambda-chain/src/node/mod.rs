@@ -7,6 +7,8 @@
 //!   consensus drives (propose from the mempool, validate, commit).
 //! - `gossip`: mempool gossip to and from the other validators.
 //! - `fisherman`: detected double signs become slashing transactions.
+//! - `offline_voter`: offline reports from enough members become this
+//!   validator's offline verdict.
 //! - [`home`]: `init` and `testnet`: keys, configurations and genesis files.
 //!
 //! [`start`] opens the state (RocksDB under the data directory), starts
@@ -23,6 +25,7 @@ pub(crate) mod core;
 mod fisherman;
 mod gossip;
 pub mod home;
+mod offline_voter;
 mod supervisor;
 
 use std::net::SocketAddr;
