@@ -64,10 +64,16 @@ async fn validators_serve_metrics_and_health_on_the_admin_port() {
         assert!(Instant::now() < deadline, "no metrics:\n{}", chain.logs());
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(metrics.contains("lambda_chain_block_interval_seconds_count"), "{metrics}");
+    assert!(
+        metrics.contains("lambda_chain_block_interval_seconds_count"),
+        "{metrics}"
+    );
     let addr = std::fs::read_to_string(&addr_file).unwrap();
     let health = http_get(addr.trim(), "/health").await;
-    assert!(health.starts_with("HTTP/1.1 200") && health.contains("\"status\":\"ready\""), "{health}");
+    assert!(
+        health.starts_with("HTTP/1.1 200") && health.contains("\"status\":\"ready\""),
+        "{health}"
+    );
     // Three of four validators stopped: no quorum, no blocks, not ready.
     for v in &mut chain.validators[1..] {
         v.process.as_mut().unwrap().kill9().unwrap();
@@ -79,7 +85,10 @@ async fn validators_serve_metrics_and_health_on_the_admin_port() {
             assert!(h.contains("no block committed"), "{h}");
             break;
         }
-        assert!(Instant::now() < deadline, "still ready without a quorum: {h}");
+        assert!(
+            Instant::now() < deadline,
+            "still ready without a quorum: {h}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

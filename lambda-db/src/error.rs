@@ -96,6 +96,17 @@ pub enum Error {
     /// A peer that is not a member of the current epoch called.
     #[error("{0}")]
     NotMember(String),
+    /// In chain mode, this node is not a member of the epoch in force, so it
+    /// serves no data (it has not joined yet, or it left).
+    #[error(
+        "node {node} is not a member of epoch {epoch}; it serves requests from the epoch that includes it"
+    )]
+    NotInEpoch {
+        /// This node.
+        node: String,
+        /// The epoch in force.
+        epoch: u64,
+    },
     /// No node of the key's preference list can coordinate the write.
     #[error("no coordinator available: {0}")]
     NoCoordinator(String),
@@ -132,7 +143,8 @@ impl From<Error> for tonic::Status {
             Error::WritesRefused(_)
             | Error::Storage(_)
             | Error::QuorumNotMet { .. }
-            | Error::NoCoordinator(_) => tonic::Status::unavailable(msg),
+            | Error::NoCoordinator(_)
+            | Error::NotInEpoch { .. } => tonic::Status::unavailable(msg),
             Error::Overloaded { .. } => tonic::Status::resource_exhausted(msg),
             Error::NotMember(_) => tonic::Status::permission_denied(msg),
             Error::Peer(_) => tonic::Status::invalid_argument(msg),

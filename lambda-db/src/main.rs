@@ -3,6 +3,9 @@
 //! ```text
 //! lambda-db start [--config FILE] [--data-dir DIR] [--listen ADDR]
 //! lambda-db print-config [--config FILE]
+//! lambda-db pledge --config FILE --owner-key FILE --stake S --capacity BYTES
+//!                  --bandwidth BPS --zone Z [--endpoint HOST:PORT] [-o table|json]
+//! lambda-db unpledge --config FILE --owner-key FILE [-o table|json]
 //! ```
 //!
 //! Data commands (`get`, `put`, `delete`) are in the user CLI, `lambda`.
@@ -44,6 +47,55 @@ enum Command {
         #[arg(long, short, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    /// Pledge this node on the chain (chain mode): the owner pays the stake;
+    /// the node becomes a member at the next epoch.
+    Pledge(PledgeArgs),
+    /// Withdraw this node's pledge: it leaves the membership at the next
+    /// epoch and the stake returns to the owner.
+    Unpledge(OwnerArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct OwnerArgs {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// The owner account's key file (never stored in the node config).
+    #[arg(long)]
+    owner_key: PathBuf,
+    /// Fee of each transaction.
+    #[arg(long, default_value_t = 1)]
+    fee: u64,
+    /// Seconds to wait for inclusion.
+    #[arg(long, default_value_t = 60)]
+    wait_secs: u64,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Output::Table)]
+    output: Output,
+}
+
+#[derive(clap::Args, Debug)]
+struct PledgeArgs {
+    #[command(flatten)]
+    owner: OwnerArgs,
+    /// Stake moved from the owner's balance.
+    #[arg(long)]
+    stake: u64,
+    /// Capacity in bytes.
+    #[arg(long)]
+    capacity: u64,
+    /// Bandwidth in bytes per second.
+    #[arg(long)]
+    bandwidth: u64,
+    /// Failure zone.
+    #[arg(long)]
+    zone: String,
+    /// Advertised gRPC endpoint (default: the configured listen address).
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Funds transferred from the owner to the node key's account for the
+    /// fees of its offline reports (0: none).
+    #[arg(long, default_value_t = 1_000)]
+    node_funds: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -94,6 +146,8 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Pledge(args) => chain_command(&args.owner, Some(&args)),
+        Command::Unpledge(args) => chain_command(&args, None),
         Command::Start(args) => {
             telemetry::init("info", format);
             let cfg = args.load()?;
@@ -109,5 +163,58 @@ async fn run(cfg: NodeConfig) -> anyhow::Result<()> {
     let node = lambda_db::node::start(cfg, shutdown.token()).await?;
     node.task.await.context("node task panicked")??;
     tracing::info!("storage node stopped");
+    Ok(())
+}
+
+fn chain_command(owner: &OwnerArgs, pledge: Option<&PledgeArgs>) -> anyhow::Result<()> {
+    use lambda_db::chain::{load_or_create_identity, pledge as p};
+    let cfg = owner.config.load()?;
+    anyhow::ensure!(
+        cfg.chain.enabled(),
+        "the configuration has no [chain] endpoints; pledging needs a chain"
+    );
+    let key_file = cfg
+        .chain
+        .node_key_file
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("node.key"));
+    let node = load_or_create_identity(&key_file)?;
+    let owner_key = lambda_common::keys::SigningKey::load(&owner.owner_key)
+        .with_context(|| format!("owner key {}", owner.owner_key.display()))?;
+    let wait = std::time::Duration::from_secs(owner.wait_secs);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let outcome = runtime.block_on(async {
+        match pledge {
+            Some(a) => {
+                let req = p::PledgeRequest {
+                    owner: owner_key,
+                    node,
+                    stake: a.stake,
+                    capacity_bytes: a.capacity,
+                    bandwidth_bps: a.bandwidth,
+                    zone: a.zone.clone(),
+                    endpoint: a.endpoint.clone().unwrap_or_else(|| cfg.listen.to_string()),
+                    node_funds: a.node_funds,
+                    fee: owner.fee,
+                    wait,
+                };
+                p::pledge(&cfg.chain.endpoints, &req).await
+            }
+            None => {
+                p::unpledge(
+                    &cfg.chain.endpoints,
+                    &owner_key,
+                    node.address(),
+                    owner.fee,
+                    wait,
+                )
+                .await
+            }
+        }
+    })?;
+    match owner.output {
+        Output::Json => println!("{}", serde_json::to_string(&outcome)?),
+        Output::Table => print!("{}", p::outcome_table(&outcome)),
+    }
     Ok(())
 }

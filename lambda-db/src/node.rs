@@ -16,13 +16,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{KvBackend, KvService, LocalBackend};
+use crate::chain::auth::PeerSigner;
+use crate::chain::gossip_auth::GossipAuth;
+use crate::chain::join::ChainMode;
 use crate::cluster::admin::AdminService;
 use crate::cluster::coordinator::ClusterBackend;
 use crate::cluster::gossip::{self, GossipSettings};
 use crate::cluster::hinted_handoff::HandoffWorker;
 use crate::cluster::hints::HintStore;
 use crate::cluster::liveness::Liveness;
-use crate::cluster::membership::{FileMembership, MembershipSource};
+use crate::cluster::membership::{EpochMembers, FileMembership, MembershipSource};
 use crate::cluster::replica_service::ReplicaService;
 use crate::cluster::transport::GrpcTransport;
 use crate::cluster::view::ClusterView;
@@ -62,6 +65,9 @@ pub enum NodeError {
     /// The server failed.
     #[error(transparent)]
     Serve(#[from] ServeError),
+    /// Chain mode: the node key or the chain link failed.
+    #[error(transparent)]
+    Chain(#[from] crate::chain::ChainLinkError),
 }
 
 /// A node that is listening.
@@ -112,26 +118,50 @@ async fn join_cluster(
     let source = FileMembership::load(file)?;
     let members = source.current();
     let self_id = DeviceId(config.node_id.clone());
-    let me = members.get(&self_id).cloned().ok_or_else(|| {
-        NodeError::Config(format!(
+    if members.get(&self_id).is_none() {
+        return Err(NodeError::Config(format!(
             "node_id {self_id} is not in the membership file {}",
             file.display()
+        )));
+    }
+    build_cluster(config, store, &members, self_id, None, shutdown).await
+}
+
+/// Builds the cluster state of member `self_id` of `members` and starts
+/// gossip and hinted handoff. In chain mode, `auth` signs peer calls and
+/// gossip datagrams.
+pub(crate) async fn build_cluster(
+    config: &NodeConfig,
+    store: Arc<LocalStore>,
+    members: &EpochMembers,
+    self_id: DeviceId,
+    auth: Option<(Arc<PeerSigner>, GossipAuth)>,
+    shutdown: &CancellationToken,
+) -> Result<Arc<Cluster>, NodeError> {
+    let me = members.get(&self_id).cloned().ok_or_else(|| {
+        NodeError::Config(format!(
+            "{self_id} is not a member of epoch {}",
+            members.epoch
         ))
     })?;
-    let view = ClusterView::new(&members, &config.placement)?;
+    let view = ClusterView::new(members, &config.placement)?;
     let c = &config.cluster;
     let rpc_timeout = Duration::from_millis(c.rpc_timeout_ms);
+    let mut transport = GrpcTransport::new(self_id.clone(), rpc_timeout);
+    if let Some((signer, _)) = &auth {
+        transport = transport.with_signer(signer.clone());
+    }
     let cluster = Cluster::new(ClusterParts {
         self_id: self_id.clone(),
         hints: Arc::new(HintStore::open(store.clone(), config.hints.max_backlog)?),
         store,
         view,
         liveness: Arc::new(Liveness::new(
-            self_id.clone(),
+            self_id,
             Duration::from_millis(c.suspect_ms),
             Duration::from_millis(c.startup_grace_ms),
         )),
-        transport: Arc::new(GrpcTransport::new(self_id, rpc_timeout)),
+        transport: Arc::new(transport),
         limits: config.limits.clone(),
         replication: config.replication.clone(),
         max_n: config.placement.replicas,
@@ -142,12 +172,13 @@ async fn join_cluster(
         seeds: members
             .members
             .iter()
-            .filter(|m| m.id != me.id)
+            .filter(|m| m.id != me.id && !m.gossip.ip().is_unspecified())
             .map(|m| m.gossip)
             .collect(),
         cluster_id: c.cluster_id.clone(),
         interval: Duration::from_millis(c.gossip_interval_ms),
         phi_threshold: c.phi_threshold,
+        auth: auth.map(|(_, a)| a),
     };
     let handle = gossip::start(cluster.clone(), settings, shutdown.clone()).await?;
     let token = shutdown.clone();
@@ -170,10 +201,17 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<RunningNode, NodeError> {
     let (engine, store) = open_store(&config)?;
-    let cluster = match config.cluster.membership_file {
-        Some(_) => Some(join_cluster(&config, store.clone(), &shutdown).await?),
-        None => None,
+    let chain = match config.chain.enabled() {
+        true => Some(Arc::new(ChainMode::connect(&config, &shutdown).await?)),
+        false => None,
     };
+    let cluster = match (&chain, &config.cluster.membership_file) {
+        (None, Some(_)) => Some(join_cluster(&config, store.clone(), &shutdown).await?),
+        _ => None,
+    };
+    let node_id = chain
+        .as_ref()
+        .map_or_else(|| config.node_id.clone(), |c| c.node_id().0);
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| NodeError::Bind {
@@ -189,12 +227,13 @@ pub async fn start(
         path: addr_file,
         source,
     })?;
-    tracing::info!(%addr, node = %config.node_id, actor = %store.actor(), clustered = cluster.is_some(),
+    tracing::info!(%addr, node = %node_id, actor = %store.actor(), clustered = cluster.is_some(), chain = chain.is_some(),
         data_dir = %config.data_dir.display(), "storage node listening");
 
-    let backend: Arc<dyn KvBackend> = match &cluster {
-        Some(c) => Arc::new(ClusterBackend(c.clone())),
-        None => Arc::new(LocalBackend::new(store.clone())),
+    let backend: Arc<dyn KvBackend> = match (&chain, &cluster) {
+        (Some(chain), _) => chain.backend(),
+        (None, Some(c)) => Arc::new(ClusterBackend(c.clone())),
+        (None, None) => Arc::new(LocalBackend::new(store.clone())),
     };
     let kv = KvService::new(
         backend,
@@ -203,7 +242,7 @@ pub async fn start(
         config.placement.replicas,
     );
     let admin = AdminService::new(
-        config.node_id.clone(),
+        node_id,
         store.clone(),
         cluster.clone(),
         kv.gate(),
@@ -213,7 +252,11 @@ pub async fn start(
         kv,
         admin,
         replica: cluster.clone().map(ReplicaService::new),
+        gated_replica: chain.as_ref().map(|c| c.replica_gate()),
     };
+    if let Some(chain) = chain {
+        chain.spawn_join(config.clone(), store.clone(), shutdown.clone());
+    }
     let limits = config.limits.clone();
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     let task = tokio::spawn(async move {

@@ -14,6 +14,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::KvService;
+use crate::chain::join::GatedReplica;
 use crate::cluster::admin::AdminService;
 use crate::cluster::replica_service::ReplicaService;
 use crate::config::LimitsConfig;
@@ -38,6 +39,9 @@ pub struct Services {
     pub admin: AdminService,
     /// Replica calls from peers (cluster mode only).
     pub replica: Option<ReplicaService>,
+    /// Chain mode: replica calls behind peer authentication, served once
+    /// the node has joined (takes the place of `replica`).
+    pub gated_replica: Option<GatedReplica>,
 }
 
 /// Serves `services` with health and reflection on `listener` until
@@ -61,7 +65,8 @@ pub async fn serve(
     let kv = KvServer::new(services.kv)
         .max_decoding_message_size(limits.max_request_bytes)
         .max_encoding_message_size(limits.max_request_bytes);
-    let replica = services.replica.map(|r| {
+    let gated = services.gated_replica;
+    let replica = services.replica.filter(|_| gated.is_none()).map(|r| {
         ReplicaServer::new(r)
             .max_decoding_message_size(limits.max_request_bytes)
             .max_encoding_message_size(limits.max_request_bytes)
@@ -81,6 +86,7 @@ pub async fn serve(
         .add_service(kv)
         .add_service(AdminServer::new(services.admin))
         .add_optional_service(replica)
+        .add_optional_service(gated)
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await?;
     Ok(())

@@ -29,6 +29,7 @@ async fn follower_tracks_epochs_and_fails_over() {
     let cfg = ChainConfig {
         endpoints: chain.api_endpoints(),
         node_key_file: None,
+        ..ChainConfig::default()
     };
     let cancel = CancellationToken::new();
     let link = ChainLink::connect(&cfg, cancel.clone()).await.unwrap();

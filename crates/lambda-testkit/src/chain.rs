@@ -79,11 +79,16 @@ pub struct LocalChain {
     env: Vec<(String, String)>,
 }
 
-/// A base port with `count` free consecutive ports after it.
+/// A base port with `count` free consecutive ports after it. Successive
+/// calls in one process start from different places (tests of one binary
+/// run in parallel, and a range is only free until its chain binds it).
 pub fn free_port_range(count: u16) -> Result<u16> {
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     for attempt in 0..64u32 {
         let seed = std::process::id()
             .wrapping_mul(7919)
+            .wrapping_add(call.wrapping_mul(15_485_863))
             .wrapping_add(attempt.wrapping_mul(104_729));
         let base = 20_000 + (seed % 40_000) as u16;
         if (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {

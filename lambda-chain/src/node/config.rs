@@ -44,6 +44,10 @@ pub struct NodeConfig {
     /// and turns it into slashing transactions.
     #[serde(with = "humantime_serde")]
     pub evidence_interval: Duration,
+    /// Offline duty: distinct members that must have reported a node in
+    /// the current epoch before this validator votes it offline (capped at
+    /// the epoch's members − 1). Checked every `evidence_interval`.
+    pub offline_min_reporters: usize,
     /// The public gRPC API.
     pub api: ApiConfig,
     /// The admin HTTP port: `/metrics`, `/health`, `/live`.
@@ -63,6 +67,7 @@ impl Default for NodeConfig {
             sync_writes: true,
             shutdown_grace: Duration::from_secs(10),
             evidence_interval: Duration::from_millis(200),
+            offline_min_reporters: 2,
             api: ApiConfig::default(),
             admin: AdminConfig::default(),
             mempool: MempoolSettings::default(),

@@ -8,6 +8,8 @@
 //! - `gossip`: mempool gossip to and from the other validators.
 //! - `fisherman`: detected double signs become slashing transactions.
 //! - `metrics`: `/metrics` and `/health` on the admin HTTP port.
+//! - `offline_voter`: offline reports from enough members become this
+//!   validator's offline verdict.
 //! - [`home`]: `init` and `testnet`: keys, configurations and genesis files.
 //!
 //! [`start`] opens the state (RocksDB under the data directory), starts
@@ -25,6 +27,7 @@ mod fisherman;
 mod gossip;
 pub mod home;
 mod metrics;
+mod offline_voter;
 mod supervisor;
 
 use std::net::SocketAddr;

@@ -14,6 +14,7 @@ use super::NodeError;
 use super::config::NodeConfig;
 use super::core::NodeCore;
 use super::fisherman::Fisherman;
+use super::offline_voter::OfflineVoter;
 use crate::api;
 use crate::consensus::runner::RunnerHandle;
 
@@ -26,6 +27,7 @@ pub(super) async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), NodeError> {
     let mut fisherman = Fisherman::default();
+    let mut voter = Some(OfflineVoter::new(cfg.offline_min_reporters));
     let mut tick = tokio::time::interval(cfg.evidence_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut failure = None;
@@ -57,6 +59,12 @@ pub(super) async fn run(
                     fisherman = tokio::task::spawn_blocking(move || { f.submit(&c, evidence); f })
                         .await
                         .map_err(|e| NodeError::Task(e.to_string()))?;
+                }
+                if let Some(mut v) = voter.take() {
+                    let c = core.clone();
+                    voter = Some(tokio::task::spawn_blocking(move || { v.run(&c); v })
+                        .await
+                        .map_err(|e| NodeError::Task(e.to_string()))?);
                 }
             }
         }

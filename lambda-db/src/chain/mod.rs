@@ -7,8 +7,16 @@
 //! when `[chain] endpoints` is set; a node without it runs from its static
 //! membership file and never talks to a chain.
 
+pub mod auth;
 mod follower;
+pub mod gossip_auth;
 mod identity;
+pub mod join;
+pub mod membership;
+pub mod offline;
+mod peer_gate;
+pub mod pledge;
+pub mod submit;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -23,7 +31,7 @@ pub use follower::ChainTip;
 pub use identity::{NodeIdentity, load_or_create_identity};
 
 /// The `[chain]` section of the node configuration.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChainConfig {
     /// Public API endpoints of validators (`http://host:port`), tried in
@@ -32,6 +40,23 @@ pub struct ChainConfig {
     /// The node key (ed25519); its address is the node id on the chain and
     /// in the ring. Default `<data_dir>/node.key`, created on first start.
     pub node_key_file: Option<PathBuf>,
+    /// A member that liveness holds down this long (ms) is reported offline
+    /// on chain (once per epoch).
+    pub offline_report_after_ms: u64,
+    /// Fee of the node's own transactions (offline reports), paid by the
+    /// node key's account; must reach the chain's `params.min_fee`.
+    pub tx_fee: u64,
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        Self {
+            endpoints: Vec::new(),
+            node_key_file: None,
+            offline_report_after_ms: 10_000,
+            tx_fee: 1,
+        }
+    }
 }
 
 impl ChainConfig {

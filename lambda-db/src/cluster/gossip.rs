@@ -16,6 +16,7 @@ use chitchat::{ChitchatConfig, ChitchatHandle, ChitchatId, FailureDetectorConfig
 use tokio_util::sync::CancellationToken;
 
 use super::Cluster;
+use crate::chain::gossip_auth::{AUTH_KEY, GossipAuth};
 use crate::error::{Error, Result};
 use crate::placement::DeviceId;
 
@@ -34,6 +35,9 @@ pub struct GossipSettings {
     pub interval: Duration,
     /// Phi threshold of the failure detector.
     pub phi_threshold: f64,
+    /// Chain mode: publish a signed identity token and count only nodes
+    /// whose token verifies (`chain::gossip_auth`).
+    pub auth: Option<GossipAuth>,
 }
 
 /// Starts gossip and the task that feeds liveness from it; both stop when
@@ -53,6 +57,13 @@ pub async fn start(
         dead_node_grace_period: Duration::from_secs(3600),
         ..FailureDetectorConfig::default()
     };
+    let mut initial = vec![(HINTS_KEY.to_string(), "0".to_string())];
+    if let Some(auth) = &settings.auth {
+        initial.push((
+            AUTH_KEY.to_string(),
+            auth.token(generation, settings.listen),
+        ));
+    }
     let config = ChitchatConfig {
         chitchat_id: ChitchatId::new(cluster.self_id.0.clone(), generation, settings.listen),
         cluster_id: settings.cluster_id.clone(),
@@ -65,13 +76,9 @@ pub async fn start(
         extra_liveness_predicate: None,
         protocol_version: chitchat::ProtocolVersion::V0,
     };
-    let handle = spawn_chitchat(
-        config,
-        vec![(HINTS_KEY.to_string(), "0".to_string())],
-        &UdpTransport,
-    )
-    .await
-    .map_err(|e| Error::Internal(format!("gossip on {}: {e}", settings.listen)))?;
+    let handle = spawn_chitchat(config, initial, &UdpTransport)
+        .await
+        .map_err(|e| Error::Internal(format!("gossip on {}: {e}", settings.listen)))?;
     let chitchat = handle.chitchat();
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(settings.interval);
@@ -90,6 +97,18 @@ pub async fn start(
                 let node = DeviceId(id.node_id.to_string());
                 if !view.is_member(&node) {
                     continue;
+                }
+                if let Some(auth) = &settings.auth {
+                    let token = chitchat.node_state(id).and_then(|s| s.get(AUTH_KEY));
+                    if let Err(reason) = auth.verify(
+                        &id.node_id,
+                        id.generation_id,
+                        id.gossip_advertise_addr,
+                        token,
+                    ) {
+                        tracing::debug!(%reason, "gossip identity refused");
+                        continue;
+                    }
                 }
                 if let Some(b) = chitchat.node_state(id).and_then(|s| s.get(HINTS_KEY)) {
                     backlogs.insert(node.clone(), b.parse().unwrap_or(0));

@@ -7,6 +7,7 @@
 //! failure says whether the peer was unreachable, too slow, or refused.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_proto::node::v1 as pb;
@@ -14,6 +15,7 @@ use lambda_proto::node::v1::replica_client::ReplicaClient;
 use parking_lot::Mutex;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::chain::auth::{PeerSigner, SignedChannel};
 use crate::placement::DeviceId;
 use crate::version::VersionedObject;
 use crate::version::codec::{object_from_pb, object_to_pb};
@@ -110,6 +112,7 @@ pub struct GrpcTransport {
     self_id: DeviceId,
     timeout: Duration,
     channels: Mutex<HashMap<String, Channel>>,
+    signer: Option<Arc<PeerSigner>>,
 }
 
 impl GrpcTransport {
@@ -119,13 +122,26 @@ impl GrpcTransport {
             self_id,
             timeout,
             channels: Mutex::new(HashMap::new()),
+            signer: None,
         }
     }
 
-    fn client(&self, peer: &Peer) -> Result<ReplicaClient<Channel>, RpcError> {
+    /// Signs every call with the node key (chain mode; see
+    /// [`crate::chain::auth`]).
+    pub fn with_signer(mut self, signer: Arc<PeerSigner>) -> Self {
+        self.signer = Some(signer);
+        self
+    }
+
+    fn signed(&self, channel: Channel, peer: &Peer) -> ReplicaClient<SignedChannel> {
+        let ch = SignedChannel::new(channel, self.signer.clone(), peer.id.clone());
+        ReplicaClient::new(ch).max_decoding_message_size(usize::MAX)
+    }
+
+    fn client(&self, peer: &Peer) -> Result<ReplicaClient<SignedChannel>, RpcError> {
         let mut channels = self.channels.lock();
         if let Some(ch) = channels.get(&peer.endpoint) {
-            return Ok(ReplicaClient::new(ch.clone()).max_decoding_message_size(usize::MAX));
+            return Ok(self.signed(ch.clone(), peer));
         }
         let uri = format!("http://{}", peer.endpoint);
         let channel = Endpoint::from_shared(uri)
@@ -138,7 +154,7 @@ impl GrpcTransport {
             .http2_keep_alive_interval(Duration::from_secs(10))
             .connect_lazy();
         channels.insert(peer.endpoint.clone(), channel.clone());
-        Ok(ReplicaClient::new(channel).max_decoding_message_size(usize::MAX))
+        Ok(self.signed(channel, peer))
     }
 
     fn request<T>(&self, msg: T) -> tonic::Request<T> {
