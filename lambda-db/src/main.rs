@@ -44,6 +44,16 @@ enum Command {
         #[arg(long, short, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    /// Show a chain-mode node's billing: per client per epoch the requests
+    /// and bytes it served, the largest receipt held, settled or not.
+    Usage {
+        /// The node's gRPC address.
+        #[arg(long, short, env = "LAMBDA_ENDPOINT", default_value = "127.0.0.1:7070")]
+        endpoint: String,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -91,6 +101,15 @@ fn main() -> anyhow::Result<()> {
             match output {
                 Output::Json => println!("{}", status_json(&status)),
                 Output::Table => print!("{}", status_table(&status)),
+            }
+            Ok(())
+        }
+        Command::Usage { endpoint, output } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let usage = runtime.block_on(lambda_db::admin_cli::fetch_usage(&endpoint))?;
+            match output {
+                Output::Json => println!("{}", lambda_db::admin_cli::usage_json(&usage)),
+                Output::Table => print!("{}", lambda_db::admin_cli::usage_table(&usage)),
             }
             Ok(())
         }

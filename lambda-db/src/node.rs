@@ -16,6 +16,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{KvBackend, KvService, LocalBackend};
+use crate::billing::{self, Biller, BillingService};
+use crate::chain::{ChainLink, load_or_create_identity};
 use crate::cluster::admin::AdminService;
 use crate::cluster::coordinator::ClusterBackend;
 use crate::cluster::gossip::{self, GossipSettings};
@@ -62,6 +64,9 @@ pub enum NodeError {
     /// The server failed.
     #[error(transparent)]
     Serve(#[from] ServeError),
+    /// Chain mode could not start (node key, chain link, billing ledger).
+    #[error("chain mode: {0}")]
+    Chain(String),
 }
 
 /// A node that is listening.
@@ -164,12 +169,45 @@ async fn join_cluster(
     Ok(cluster)
 }
 
+/// Chain mode: loads the node key, links to the chain and starts billing.
+async fn start_billing(
+    config: &NodeConfig,
+    engine: Arc<dyn crate::storage::Engine>,
+    shutdown: &CancellationToken,
+) -> Result<Arc<Biller>, NodeError> {
+    let key_file = config
+        .chain
+        .node_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("node.key"));
+    let identity =
+        load_or_create_identity(&key_file).map_err(|e| NodeError::Chain(e.to_string()))?;
+    let link = ChainLink::connect(&config.chain, shutdown.clone())
+        .await
+        .map_err(|e| NodeError::Chain(e.to_string()))?;
+    tracing::info!(node = %identity.address(), chain = link.chain_id(), "billing client requests on chain");
+    billing::start(
+        &config.billing,
+        link,
+        &identity,
+        engine,
+        config.limits.max_request_bytes,
+        shutdown.clone(),
+    )
+    .map_err(|e| NodeError::Chain(e.to_string()))
+}
+
 /// Opens the store and starts serving; the node runs until `shutdown` fires.
 pub async fn start(
     config: NodeConfig,
     shutdown: CancellationToken,
 ) -> Result<RunningNode, NodeError> {
     let (engine, store) = open_store(&config)?;
+    let biller = if config.chain.enabled() {
+        Some(start_billing(&config, engine.clone(), &shutdown).await?)
+    } else {
+        None
+    };
     let cluster = match config.cluster.membership_file {
         Some(_) => Some(join_cluster(&config, store.clone(), &shutdown).await?),
         None => None,
@@ -196,12 +234,15 @@ pub async fn start(
         Some(c) => Arc::new(ClusterBackend(c.clone())),
         None => Arc::new(LocalBackend::new(store.clone())),
     };
-    let kv = KvService::new(
+    let mut kv = KvService::new(
         backend,
         config.limits.clone(),
         config.replication.clone(),
         config.placement.replicas,
     );
+    if let Some(b) = &biller {
+        kv = kv.with_guard(b.clone());
+    }
     let admin = AdminService::new(
         config.node_id.clone(),
         store.clone(),
@@ -213,6 +254,7 @@ pub async fn start(
         kv,
         admin,
         replica: cluster.clone().map(ReplicaService::new),
+        billing: biller.map(BillingService::new),
     };
     let limits = config.limits.clone();
     let grace = Duration::from_millis(config.shutdown_grace_ms);

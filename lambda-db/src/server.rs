@@ -5,6 +5,7 @@
 //! On shutdown the server stops accepting connections and waits for
 //! in-flight requests to finish before `serve` returns.
 
+use lambda_proto::billing::v1::billing_server::BillingServer;
 use lambda_proto::kv::v1::kv_server::KvServer;
 use lambda_proto::node::v1::admin_server::AdminServer;
 use lambda_proto::node::v1::replica_server::ReplicaServer;
@@ -14,6 +15,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::KvService;
+use crate::billing::BillingService;
 use crate::cluster::admin::AdminService;
 use crate::cluster::replica_service::ReplicaService;
 use crate::config::LimitsConfig;
@@ -38,6 +40,8 @@ pub struct Services {
     pub admin: AdminService,
     /// Replica calls from peers (cluster mode only).
     pub replica: Option<ReplicaService>,
+    /// Billing info and usage (chain mode only).
+    pub billing: Option<BillingService>,
 }
 
 /// Serves `services` with health and reflection on `listener` until
@@ -81,6 +85,7 @@ pub async fn serve(
         .add_service(kv)
         .add_service(AdminServer::new(services.admin))
         .add_optional_service(replica)
+        .add_optional_service(services.billing.map(BillingServer::new))
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await?;
     Ok(())
