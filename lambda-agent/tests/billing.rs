@@ -3,7 +3,8 @@
 //! membership file for the ring, `[chain] endpoints` for billing) whose node
 //! keys are pledged on chain. Unsigned, badly signed and replayed requests
 //! are refused; a client without funds can neither read nor write; a client
-//! with little money is cut off at its balance; after the epoch the usage
+//! with little money is cut off at its balance; the `lambda` CLI signs with
+//! `--key`; after the epoch the usage
 //! settled on chain equals the requests the client made, its balance fell
 //! by exactly their price and the serving nodes' owners gained it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -313,6 +314,29 @@ async fn signed_metered_and_settled() {
     assert_eq!(e.code(), Code::AlreadyExists, "{e:?}");
     assert!(e.message().contains("already used"), "{}", e.message());
 
+    // The CLI signs with --key (and resumes the statement the node holds),
+    // and is refused without it.
+    let key_file = root.path().join("raw.key");
+    raw.save(&key_file).unwrap();
+    let cli = |with_key: bool| {
+        let mut cmd = std::process::Command::new(lambda_testkit::binary("lambda").unwrap());
+        cmd.args(["--endpoint", &endpoints.join(","), "--max-attempts", "1"]);
+        if with_key {
+            cmd.arg("--key").arg(&key_file);
+        }
+        cmd.args(["put", "cli-key", "cli-value"]).output().unwrap()
+    };
+    let out = cli(true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = cli(false);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("request is not signed"), "{err}");
+
     // No account: neither read nor write.
     let b = sdk(endpoints.clone(), &broke).await;
     for e in [
@@ -391,7 +415,7 @@ async fn signed_metered_and_settled() {
     let end = c.usage().unwrap().epoch.max(last_epoch);
     for (who, expect) in [
         (poor.public().address(), 3),
-        (raw.public().address(), 1),
+        (raw.public().address(), 2),
         (client_addr, made),
     ] {
         loop {
@@ -416,7 +440,7 @@ async fn signed_metered_and_settled() {
         let now = balance(&mut cc, accounts[1 + i].public().address()).await;
         assert_eq!(now, owners_before[i] + gain, "owner of node {i}");
     }
-    assert_eq!(gains.values().sum::<u64>(), made + 3 + 1);
+    assert_eq!(gains.values().sum::<u64>(), made + 3 + 2);
 
     // The node's usage view shows the client's rows, settled.
     let mut b = bpb::billing_client::BillingClient::connect(endpoints[0].clone())

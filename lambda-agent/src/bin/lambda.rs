@@ -56,8 +56,14 @@ struct Cli {
     max_attempts: u32,
     /// The client account key file that signs requests and pays for them
     /// (required by a chain-mode cluster).
-    #[arg(long, env = "LAMBDA_KEY", global = true)]
-    key: Option<PathBuf>,
+    #[arg(
+        long = "key",
+        id = "key_file",
+        value_name = "FILE",
+        env = "LAMBDA_KEY",
+        global = true
+    )]
+    key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -127,7 +133,7 @@ async fn run(cli: Cli) -> Result<()> {
         cfg.request_timeout = Duration::from_millis(u64::from(ms) + 1000);
     }
     cfg.retry.max_attempts = cli.max_attempts.max(1);
-    if let Some(path) = &cli.key {
+    if let Some(path) = &cli.key_file {
         cfg.wallet = Some(Wallet::load(path)?);
     }
     let client = Client::connect(cfg).await?;
