@@ -4,7 +4,8 @@
 //! keys are pledged on chain. Unsigned, badly signed and replayed requests
 //! are refused; a client without funds can neither read nor write; a client
 //! with little money is cut off at its balance; the `lambda` CLI signs with
-//! `--key`; after the epoch the usage
+//! `--key`; a node restarted by SIGKILL keeps its receipts and replay
+//! protection; after the epoch the usage
 //! settled on chain equals the requests the client made, its balance fell
 //! by exactly their price and the serving nodes' owners gained it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -90,6 +91,19 @@ async fn manual(endpoint: &str) -> Manual {
         node: Address::from_slice(&info.node_id).unwrap(),
         epoch: info.epoch,
     }
+}
+
+async fn info(endpoint: &str, client: Address, epoch: u64) -> bpb::InfoResponse {
+    let mut b = bpb::billing_client::BillingClient::connect(endpoint.to_string())
+        .await
+        .unwrap();
+    b.info(bpb::InfoRequest {
+        client: client.0.to_vec(),
+        epoch,
+    })
+    .await
+    .unwrap()
+    .into_inner()
 }
 
 fn signed_put(
@@ -212,7 +226,7 @@ async fn signed_metered_and_settled() {
     cspec.extra_config = format!(
         "[chain]\nendpoints = [{endpoints_toml}]\n\n[billing]\nsettle_interval_ms = 300\nbalance_ttl_ms = 500\n"
     );
-    let cluster = LocalCluster::start(&root.path().join("db"), &cspec).unwrap();
+    let mut cluster = LocalCluster::start(&root.path().join("db"), &cspec).unwrap();
     let endpoints = cluster.endpoints();
     let node_keys: Vec<SigningKey> = cluster
         .nodes
@@ -313,6 +327,34 @@ async fn signed_metered_and_settled() {
     let e = kv.put(replay).await.unwrap_err();
     assert_eq!(e.code(), Code::AlreadyExists, "{e:?}");
     assert!(e.message().contains("already used"), "{}", e.message());
+
+    // A restart loses neither the receipt nor the replay protection.
+    let before = info(&endpoints[0], raw.public().address(), m.epoch).await;
+    assert_eq!(before.served_requests, 1);
+    assert!(!before.receipt_statement.is_empty());
+    cluster.nodes[0].process.kill9().unwrap();
+    cluster.restart(0).unwrap();
+    let after = info(&endpoints[0], raw.public().address(), m.epoch).await;
+    assert_eq!(
+        (
+            after.served_requests,
+            after.served_bytes,
+            &after.receipt_statement
+        ),
+        (
+            before.served_requests,
+            before.served_bytes,
+            &before.receipt_statement
+        )
+    );
+    let mut kv = kvpb::kv_client::KvClient::connect(endpoints[0].clone())
+        .await
+        .unwrap();
+    let e = kv
+        .put(signed_put(&m, &raw, &raw, 1, &put))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::AlreadyExists, "{e:?}");
 
     // The CLI signs with --key (and resumes the statement the node holds),
     // and is refused without it.
