@@ -29,7 +29,10 @@ use crate::api::convert::{
 use crate::api::reasons::REASON_KEY;
 
 pub use crate::api::convert::{AccountView, BlockView};
-use crate::state::{Account, Contract, Membership, PdpRecord, StorageNode, ValidatorRecord};
+use crate::state::{
+    Account, Contract, Membership, PdpRecord, SettledEntry, StorageNode, UsageRecord,
+    ValidatorRecord,
+};
 use crate::tx::kind::Transfer;
 use crate::tx::{Tx, TxBody, TxKind};
 use crate::types::{Hash, Height, ValidatorSet};
@@ -347,6 +350,38 @@ impl ChainClient {
             .iter()
             .map(pdp_from_pb)
             .collect::<Result<_, _>>()?)
+    }
+
+    /// The settled usage of `client` in `epoch`
+    /// ([`ClientError::NotFound`] when none is settled).
+    pub async fn usage(&mut self, client: Address, epoch: u64) -> Result<UsageRecord, ClientError> {
+        let r = self
+            .inner
+            .get_usage(pb::GetUsageRequest {
+                client: client.0.to_vec(),
+                epoch,
+            })
+            .await
+            .map_err(not_found)?
+            .into_inner();
+        let entries = r
+            .entries
+            .iter()
+            .map(|e| {
+                Ok(SettledEntry {
+                    node: convert::address(&e.node_id, "entries.node_id")?,
+                    requests: e.requests,
+                    bytes: e.bytes,
+                })
+            })
+            .collect::<Result<Vec<_>, ConvertError>>()?;
+        Ok(UsageRecord {
+            coordinator: convert::address(&r.coordinator, "coordinator")?,
+            total: r.total,
+            height: r.settled_height,
+            entries,
+            settlements: r.settlements,
+        })
     }
 
     /// Where the chain and the validator are.

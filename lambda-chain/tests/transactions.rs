@@ -360,6 +360,8 @@ fn usage_settlement_moves_funds_from_client_to_node_owners() {
         h.reject(h.tx(&nodes[1], settle(st.clone()))),
         TxError::Duplicate(_)
     ));
+    let rec = h.state.usage_settlement(&c, 0).unwrap().unwrap();
+    assert_eq!((rec.requests(), rec.settlements), (15, 1));
 
     // Rejections.
     let user = h.user(3).clone();
@@ -402,6 +404,53 @@ fn usage_settlement_moves_funds_from_client_to_node_owners() {
             need: 2
         }
     );
+}
+
+/// A later statement that dominates the settled one replaces it and is
+/// charged only the difference, per node; one that does not is stale.
+#[test]
+fn a_dominating_statement_is_charged_the_difference() {
+    let mut h = Harness::new(5);
+    let nodes = h.keys.nodes.clone();
+    let client = h.user(2).clone();
+    let c = client.public().address();
+    let settle =
+        |st: UsageStatement| TxKind::UsageSettlement(UsageSettlement::new_signed(&client, st));
+    h.finish_epoch();
+    let owner = h.user(0).public().address();
+    let owner_before = h.state.account(&owner).unwrap().balance;
+    // Node 1 settles the receipt it holds: 4 requests at node 1.
+    h.ok(h.tx(&nodes[1], settle(statement(0, &[(&nodes[1], 4, 0)]))));
+    assert_eq!(h.state.account(&c).unwrap().balance, FUNDS - 8);
+    // Node 2 holds the client's final statement: 6 at node 1, 3 at node 2.
+    let last = statement(0, &[(&nodes[1], 6, 0), (&nodes[2], 3, 0)]);
+    h.ok(h.tx(&nodes[2], settle(last.clone())));
+    // 9 requests × 2 in all: only the 5 new ones were charged now.
+    assert_eq!(h.state.account(&c).unwrap().balance, FUNDS - 18);
+    assert_eq!(h.state.account(&owner).unwrap().balance, owner_before + 18);
+    let rec = h.state.usage_settlement(&c, 0).unwrap().unwrap();
+    assert_eq!((rec.total, rec.requests(), rec.settlements), (18, 9, 2));
+    // Node 1's older receipt (or any statement that falls short anywhere) is stale.
+    for stale in [
+        statement(0, &[(&nodes[1], 4, 0)]),
+        statement(0, &[(&nodes[1], 7, 0)]),
+        statement(0, &[(&nodes[1], 5, 0), (&nodes[2], 9, 0)]),
+    ] {
+        assert!(matches!(
+            h.reject(h.tx(&nodes[1], settle(stale))),
+            TxError::StaleUsage { epoch: 0, .. }
+        ));
+    }
+    assert!(matches!(
+        h.reject(h.tx(&nodes[1], settle(last))),
+        TxError::Duplicate(_)
+    ));
+    // Bytes alone may grow too.
+    h.ok(h.tx(
+        &nodes[1],
+        settle(statement(0, &[(&nodes[1], 6, 1 << 20), (&nodes[2], 3, 0)])),
+    ));
+    assert_eq!(h.state.account(&c).unwrap().balance, FUNDS - 18 - 1_024);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The operator commands of the `lambda-db` binary that talk to a running
-//! node: `status`. Output as a table or as JSON (`-o json`).
+//! node: `status`, `usage` (billing, chain mode). Output as a table or as JSON (`-o json`).
 
 use lambda_proto::node::v1 as pb;
 use lambda_proto::node::v1::admin_client::AdminClient;
@@ -147,6 +147,82 @@ pub fn status_table(s: &pb::StatusResponse) -> String {
                 n.hint_backlog
             );
         }
+    }
+    out
+}
+
+/// Fetches the billing usage of the node at `endpoint` (chain mode only).
+pub async fn fetch_usage(
+    endpoint: &str,
+) -> Result<lambda_proto::billing::v1::UsageResponse, AdminError> {
+    use lambda_proto::billing::v1 as bpb;
+    let uri = if endpoint.contains("://") {
+        endpoint.to_string()
+    } else {
+        format!("http://{endpoint}")
+    };
+    let channel = tonic::transport::Endpoint::from_shared(uri)
+        .map_err(|_| AdminError::Endpoint(endpoint.to_string()))?
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .timeout(std::time::Duration::from_secs(10))
+        .connect_lazy();
+    bpb::billing_client::BillingClient::new(channel)
+        .usage(bpb::UsageRequest {})
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|s| AdminError::Call {
+            endpoint: endpoint.to_string(),
+            status: format!("{:?}: {}", s.code(), s.message()),
+        })
+}
+
+fn settlement_name(state: i32) -> &'static str {
+    use lambda_proto::billing::v1::SettlementState as S;
+    match S::try_from(state) {
+        Ok(S::Open) => "open",
+        Ok(S::Pending) => "pending",
+        Ok(S::Settled) => "settled",
+        _ => "unknown",
+    }
+}
+
+/// Billing usage as JSON.
+pub fn usage_json(u: &lambda_proto::billing::v1::UsageResponse) -> serde_json::Value {
+    json!({
+        "epoch": u.epoch,
+        "usage": u.usage.iter().map(|c| json!({
+            "client": hex::encode(&c.client), "epoch": c.epoch, "requests": c.requests,
+            "bytes": c.bytes, "receipt_requests": c.receipt_requests,
+            "receipt_price": c.receipt_price, "state": settlement_name(c.state),
+            "settled_total": c.settled_total,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// Billing usage as a table: per client per epoch, what this node served,
+/// the largest receipt held (requests over every node, price) and whether
+/// the chain settled it.
+pub fn usage_table(u: &lambda_proto::billing::v1::UsageResponse) -> String {
+    use std::fmt::Write;
+    let mut out = format!("billing epoch {}\n", u.epoch);
+    let _ = writeln!(
+        out,
+        "{:<40} {:>6} {:>9} {:>12} {:>9} {:>8} {:<8} {:>8}",
+        "CLIENT", "EPOCH", "REQUESTS", "BYTES", "RECEIPT", "PRICE", "STATE", "SETTLED"
+    );
+    for c in &u.usage {
+        let _ = writeln!(
+            out,
+            "{:<40} {:>6} {:>9} {:>12} {:>9} {:>8} {:<8} {:>8}",
+            hex::encode(&c.client),
+            c.epoch,
+            c.requests,
+            c.bytes,
+            c.receipt_requests,
+            c.receipt_price,
+            settlement_name(c.state),
+            c.settled_total
+        );
     }
     out
 }

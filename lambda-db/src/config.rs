@@ -44,6 +44,8 @@ pub struct NodeConfig {
     /// The chain (membership by epoch, billing, audits); off unless
     /// `endpoints` is set.
     pub chain: crate::chain::ChainConfig,
+    /// Per-request billing (chain mode only).
+    pub billing: crate::billing::BillingConfig,
 }
 
 impl Default for NodeConfig {
@@ -64,6 +66,7 @@ impl Default for NodeConfig {
             cluster: ClusterConfig::default(),
             hints: HintsConfig::default(),
             chain: crate::chain::ChainConfig::default(),
+            billing: crate::billing::BillingConfig::default(),
         }
     }
 }

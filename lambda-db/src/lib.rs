@@ -13,6 +13,8 @@
 //! - [`api`]: the public KV gRPC service and the backends that serve it.
 //! - [`cluster`]: membership, gossip liveness, coordinator with sloppy
 //!   quorums, read repair, hinted handoff, admin status.
+//! - [`billing`]: signed, metered client requests in chain mode, receipts
+//!   and their settlement on chain.
 //! - [`chain`]: the node key and the link to the chain (client, block
 //!   follower) that chain mode builds on.
 //! - [`server`], [`node`]: the gRPC server and assembling a running node.
@@ -22,6 +24,7 @@
 
 pub mod admin_cli;
 pub mod api;
+pub mod billing;
 pub mod chain;
 pub mod cluster;
 pub mod config;

@@ -53,6 +53,16 @@ enum Command {
     /// Withdraw this node's pledge: it leaves the membership at the next
     /// epoch and the stake returns to the owner.
     Unpledge(OwnerArgs),
+    /// Show a chain-mode node's billing: per client per epoch the requests
+    /// and bytes it served, the largest receipt held, settled or not.
+    Usage {
+        /// The node's gRPC address.
+        #[arg(long, short, env = "LAMBDA_ENDPOINT", default_value = "127.0.0.1:7070")]
+        endpoint: String,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -148,6 +158,15 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Pledge(args) => chain_command(&args.owner, Some(&args)),
         Command::Unpledge(args) => chain_command(&args, None),
+        Command::Usage { endpoint, output } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let usage = runtime.block_on(lambda_db::admin_cli::fetch_usage(&endpoint))?;
+            match output {
+                Output::Json => println!("{}", lambda_db::admin_cli::usage_json(&usage)),
+                Output::Table => print!("{}", lambda_db::admin_cli::usage_table(&usage)),
+            }
+            Ok(())
+        }
         Command::Start(args) => {
             telemetry::init("info", format);
             let cfg = args.load()?;

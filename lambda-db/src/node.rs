@@ -16,6 +16,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{KvBackend, KvService, LocalBackend};
+use crate::billing::{self, Biller, BillingService};
 use crate::chain::auth::PeerSigner;
 use crate::chain::gossip_auth::GossipAuth;
 use crate::chain::join::ChainMode;
@@ -68,6 +69,9 @@ pub enum NodeError {
     /// Chain mode: the node key or the chain link failed.
     #[error(transparent)]
     Chain(#[from] crate::chain::ChainLinkError),
+    /// Billing could not start (its ledger or the chain link).
+    #[error("billing: {0}")]
+    Billing(String),
 }
 
 /// A node that is listening.
@@ -195,6 +199,25 @@ pub(crate) async fn build_cluster(
     Ok(cluster)
 }
 
+/// Chain mode: loads the node key, links to the chain and starts billing.
+fn start_billing(
+    config: &NodeConfig,
+    chain: &ChainMode,
+    engine: Arc<dyn crate::storage::Engine>,
+    shutdown: &CancellationToken,
+) -> Result<Arc<Biller>, NodeError> {
+    tracing::info!(node = %chain.identity.address(), chain = chain.link.chain_id(), "billing client requests on chain");
+    billing::start(
+        &config.billing,
+        chain.link.clone(),
+        &chain.identity,
+        engine,
+        config.limits.max_request_bytes,
+        shutdown.clone(),
+    )
+    .map_err(|e| NodeError::Billing(e.to_string()))
+}
+
 /// Opens the store and starts serving; the node runs until `shutdown` fires.
 pub async fn start(
     config: NodeConfig,
@@ -204,6 +227,10 @@ pub async fn start(
     let chain = match config.chain.enabled() {
         true => Some(Arc::new(ChainMode::connect(&config, &shutdown).await?)),
         false => None,
+    };
+    let biller = match &chain {
+        Some(c) => Some(start_billing(&config, c, engine.clone(), &shutdown)?),
+        None => None,
     };
     let cluster = match (&chain, &config.cluster.membership_file) {
         (None, Some(_)) => Some(join_cluster(&config, store.clone(), &shutdown).await?),
@@ -235,12 +262,15 @@ pub async fn start(
         (None, Some(c)) => Arc::new(ClusterBackend(c.clone())),
         (None, None) => Arc::new(LocalBackend::new(store.clone())),
     };
-    let kv = KvService::new(
+    let mut kv = KvService::new(
         backend,
         config.limits.clone(),
         config.replication.clone(),
         config.placement.replicas,
     );
+    if let Some(b) = &biller {
+        kv = kv.with_guard(b.clone());
+    }
     let admin = AdminService::new(
         node_id,
         store.clone(),
@@ -253,6 +283,7 @@ pub async fn start(
         admin,
         replica: cluster.clone().map(ReplicaService::new),
         gated_replica: chain.as_ref().map(|c| c.replica_gate()),
+        billing: biller.map(BillingService::new),
     };
     if let Some(chain) = chain {
         chain.spawn_join(config.clone(), store.clone(), shutdown.clone());

@@ -5,6 +5,7 @@
 //! On shutdown the server stops accepting connections and waits for
 //! in-flight requests to finish before `serve` returns.
 
+use lambda_proto::billing::v1::billing_server::BillingServer;
 use lambda_proto::kv::v1::kv_server::KvServer;
 use lambda_proto::node::v1::admin_server::AdminServer;
 use lambda_proto::node::v1::replica_server::ReplicaServer;
@@ -15,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::KvService;
 use crate::chain::join::GatedReplica;
+
+use crate::billing::BillingService;
 use crate::cluster::admin::AdminService;
 use crate::cluster::replica_service::ReplicaService;
 use crate::config::LimitsConfig;
@@ -42,6 +45,9 @@ pub struct Services {
     /// Chain mode: replica calls behind peer authentication, served once
     /// the node has joined (takes the place of `replica`).
     pub gated_replica: Option<GatedReplica>,
+
+    /// Billing info and usage (chain mode only).
+    pub billing: Option<BillingService>,
 }
 
 /// Serves `services` with health and reflection on `listener` until
@@ -87,6 +93,7 @@ pub async fn serve(
         .add_service(AdminServer::new(services.admin))
         .add_optional_service(replica)
         .add_optional_service(gated)
+        .add_optional_service(services.billing.map(BillingServer::new))
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await?;
     Ok(())

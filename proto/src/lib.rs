@@ -59,3 +59,9 @@ pub mod pdp {
         tonic::include_proto!("lambda.pdp.v1");
     }
 }
+
+pub mod billing {
+    pub mod v1 {
+        tonic::include_proto!("lambda.billing.v1");
+    }
+}

@@ -7,6 +7,8 @@
 //!   request.
 //! - [`keys`]: ed25519 keys and signatures tagged with their algorithm, and
 //!   account addresses.
+//! - [`request_sig`]: what a client signs on each public KV request in chain
+//!   mode (shared by the SDK and the storage node).
 //! - [`shutdown`]: a token that SIGINT/SIGTERM cancel, for graceful shutdown of
 //!   servers and background workers.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -14,5 +16,6 @@
 pub mod admin_http;
 pub mod config;
 pub mod keys;
+pub mod request_sig;
 pub mod shutdown;
 pub mod telemetry;

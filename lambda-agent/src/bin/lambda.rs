@@ -7,8 +7,9 @@
 //! ```
 //!
 //! `--endpoint` (or `LAMBDA_ENDPOINT`) names the storage nodes, comma
-//! separated; `-o json` prints machine-readable output. Every data command
-//! goes through the SDK.
+//! separated; `-o json` prints machine-readable output; `--key FILE` (or
+//! `LAMBDA_KEY`) signs every request with a client account key, as a
+//! chain-mode cluster requires. Every data command goes through the SDK.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
 use clap::{Parser, Subcommand, ValueEnum};
-use lambda_agent::sdk::{Client, ClientConfig, Context, ReadResult, Sibling, WriteResult};
+use lambda_agent::sdk::{Client, ClientConfig, Context, ReadResult, Sibling, Wallet, WriteResult};
 use serde_json::json;
 
 #[derive(Parser, Debug)]
@@ -53,6 +54,16 @@ struct Cli {
     /// (and timeouts of reads); 1 disables retries.
     #[arg(long, global = true, default_value_t = 4)]
     max_attempts: u32,
+    /// The client account key file that signs requests and pays for them
+    /// (required by a chain-mode cluster).
+    #[arg(
+        long = "key",
+        id = "key_file",
+        value_name = "FILE",
+        env = "LAMBDA_KEY",
+        global = true
+    )]
+    key_file: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -122,6 +133,9 @@ async fn run(cli: Cli) -> Result<()> {
         cfg.request_timeout = Duration::from_millis(u64::from(ms) + 1000);
     }
     cfg.retry.max_attempts = cli.max_attempts.max(1);
+    if let Some(path) = &cli.key_file {
+        cfg.wallet = Some(Wallet::load(path)?);
+    }
     let client = Client::connect(cfg).await?;
     let parse_ctx = |c: &Option<String>| -> Result<Option<Context>> {
         c.as_deref()

@@ -13,6 +13,27 @@ use tonic::transport::{Channel, Endpoint};
 use super::SdkError;
 use super::retry::{self, CallKind, RetryPolicy};
 use super::router::{EndpointRouter, Router};
+use super::wallet::{SignedUsage, Signer, Wallet};
+
+/// Full method paths, as requests are signed.
+mod methods {
+    pub(super) const GET: &str = "/lambda.kv.v1.Kv/Get";
+    pub(super) const PUT: &str = "/lambda.kv.v1.Kv/Put";
+    pub(super) const DELETE: &str = "/lambda.kv.v1.Kv/Delete";
+    pub(super) const BATCH: &str = "/lambda.kv.v1.Kv/Batch";
+}
+
+/// Codes with which a node refuses a request before serving (and counting)
+/// it: signature, replay, funds, receipt, overload.
+fn refused_unserved(code: tonic::Code) -> bool {
+    matches!(
+        code,
+        tonic::Code::Unauthenticated
+            | tonic::Code::AlreadyExists
+            | tonic::Code::FailedPrecondition
+            | tonic::Code::ResourceExhausted
+    )
+}
 
 /// How to reach the cluster.
 #[derive(Clone, Debug)]
@@ -27,6 +48,9 @@ pub struct ClientConfig {
     pub options: pb::RequestOptions,
     /// How failed attempts are retried.
     pub retry: RetryPolicy,
+    /// The client account key; when set every request is signed and carries
+    /// the usage receipt (required by a chain-mode cluster).
+    pub wallet: Option<Wallet>,
 }
 
 impl ClientConfig {
@@ -43,6 +67,7 @@ impl ClientConfig {
             request_timeout: Duration::from_secs(10),
             options: pb::RequestOptions::default(),
             retry: RetryPolicy::default(),
+            wallet: None,
         }
     }
 }
@@ -121,6 +146,7 @@ pub struct WriteResult {
 pub struct Client {
     router: Arc<dyn Router>,
     config: ClientConfig,
+    signer: Option<Arc<Signer>>,
 }
 
 fn endpoint(uri: &str, cfg: &ClientConfig) -> Result<Endpoint, SdkError> {
@@ -151,13 +177,39 @@ impl Client {
             .map(|e| endpoint(e, &config))
             .collect::<Result<Vec<_>, _>>()?;
         let router = Arc::new(EndpointRouter::new(endpoints)?);
-        Ok(Self::with_router(router, config))
+        let client = Self::with_router(router, config);
+        client.resume().await;
+        Ok(client)
+    }
+
+    /// With a wallet: asks every endpoint for its node id, the epoch and the
+    /// largest receipt it holds of this client, so the statements this
+    /// client signs continue its earlier ones (nodes that do not answer are
+    /// asked on first use).
+    async fn resume(&self) {
+        let Some(signer) = &self.signer else { return };
+        for (i, ch) in self.router.channels().iter().enumerate() {
+            if let Err(e) = signer.node(ch, Some(i)).await {
+                tracing::debug!(endpoint = i, error = %e, "billing info not available yet");
+            }
+        }
+    }
+
+    /// With a wallet: the epoch and the usage per node (node, requests,
+    /// bytes) this client has signed for so far.
+    pub fn usage(&self) -> Option<SignedUsage> {
+        self.signer.as_ref().map(|s| s.usage())
     }
 
     /// A client whose requests go where `router` says (the seam for
     /// ring-aware routing); `config.endpoints` is not used.
     pub fn with_router(router: Arc<dyn Router>, config: ClientConfig) -> Self {
-        Self { router, config }
+        let signer = config.wallet.clone().map(Signer::new);
+        Self {
+            router,
+            config,
+            signer,
+        }
     }
 
     /// The same client (sharing connections) with other replication options.
@@ -183,29 +235,72 @@ impl Client {
         Some(self.config.options)
     }
 
-    fn kv(&self, key: &[u8], attempt: u32) -> KvClient<Channel> {
-        KvClient::new(self.router.route(key, attempt))
+    fn kv(channel: Channel) -> KvClient<Channel> {
+        KvClient::new(channel)
             .max_decoding_message_size(usize::MAX)
             .max_encoding_message_size(usize::MAX)
     }
 
-    async fn call<T, F, Fut>(&self, key: &[u8], kind: CallKind, f: F) -> Result<T, SdkError>
+    /// One attempt: signs it when the client has a wallet, sends it, and
+    /// reconciles the usage with the answer.
+    async fn attempt<R, T, F, Fut>(
+        &self,
+        key: &[u8],
+        attempt: u32,
+        method: &'static str,
+        req: &R,
+        f: &F,
+    ) -> Result<T, SdkError>
     where
-        F: Fn(KvClient<Channel>) -> Fut,
+        R: prost::Message + Clone,
+        F: Fn(KvClient<Channel>, tonic::Request<R>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
+        let (channel, index) = self.router.route_indexed(key, attempt);
+        let mut request = tonic::Request::new(req.clone());
+        let ticket = match &self.signer {
+            Some(s) => Some(
+                s.sign(
+                    &channel,
+                    index,
+                    method,
+                    &req.encode_to_vec(),
+                    request.metadata_mut(),
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        let result = f(Self::kv(channel), request).await;
+        if let (Some(s), Some(t)) = (&self.signer, ticket) {
+            match &result {
+                Ok(r) => s.settle(t, r.metadata(), false),
+                Err(st) => s.settle(t, st.metadata(), refused_unserved(st.code())),
+            }
+        }
+        result
+            .map(tonic::Response::into_inner)
+            .map_err(SdkError::from)
+    }
+
+    async fn call<R, T, F, Fut>(
+        &self,
+        key: &[u8],
+        kind: CallKind,
+        method: &'static str,
+        req: R,
+        f: F,
+    ) -> Result<T, SdkError>
+    where
+        R: prost::Message + Clone,
+        F: Fn(KvClient<Channel>, tonic::Request<R>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         retry::run(
             &self.config.retry,
             kind,
             self.config.request_timeout,
-            |attempt| {
-                let fut = f(self.kv(key, attempt));
-                async move {
-                    fut.await
-                        .map(tonic::Response::into_inner)
-                        .map_err(SdkError::from)
-                }
-            },
+            |attempt| self.attempt(key, attempt, method, &req, &f),
         )
         .await
     }
@@ -217,10 +312,13 @@ impl Client {
             options: self.options(),
         };
         let resp = self
-            .call(key, CallKind::Read, |mut kv| {
-                let req = req.clone();
-                async move { kv.get(req).await }
-            })
+            .call(
+                key,
+                CallKind::Read,
+                methods::GET,
+                req,
+                |mut kv, r| async move { kv.get(r).await },
+            )
             .await?;
         Ok(ReadResult {
             found: resp.found,
@@ -243,10 +341,13 @@ impl Client {
             options: self.options(),
         };
         let resp = self
-            .call(key, CallKind::Write, |mut kv| {
-                let req = req.clone();
-                async move { kv.put(req).await }
-            })
+            .call(
+                key,
+                CallKind::Write,
+                methods::PUT,
+                req,
+                |mut kv, r| async move { kv.put(r).await },
+            )
             .await?;
         Ok(WriteResult {
             context: Context(resp.context),
@@ -266,10 +367,13 @@ impl Client {
             options: self.options(),
         };
         let resp = self
-            .call(key, CallKind::Write, |mut kv| {
-                let req = req.clone();
-                async move { kv.delete(req).await }
-            })
+            .call(
+                key,
+                CallKind::Write,
+                methods::DELETE,
+                req,
+                |mut kv, r| async move { kv.delete(r).await },
+            )
             .await?;
         Ok(WriteResult {
             context: Context(resp.context),
@@ -285,10 +389,13 @@ impl Client {
     ) -> Result<Vec<pb::OperationResult>, SdkError> {
         let req = pb::BatchRequest { operations };
         Ok(self
-            .call(b"", CallKind::Write, |mut kv| {
-                let req = req.clone();
-                async move { kv.batch(req).await }
-            })
+            .call(
+                b"",
+                CallKind::Write,
+                methods::BATCH,
+                req,
+                |mut kv, r| async move { kv.batch(r).await },
+            )
             .await?
             .results)
     }

@@ -5,6 +5,10 @@
 //! timeout and retried with backoff and jitter under a [`RetryPolicy`]
 //! (see its module for which errors are retried and how writes stay safe).
 //!
+//! Against a chain-mode cluster, give the client a [`Wallet`] (the account
+//! key that pays): every request is then signed and carries the client's
+//! usage receipt (see the `wallet` module).
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), lambda_agent::sdk::SdkError> {
 //! use lambda_agent::sdk::{Client, ClientConfig};
@@ -19,8 +23,10 @@ mod client;
 mod error;
 mod retry;
 mod router;
+mod wallet;
 
 pub use client::{Client, ClientConfig, Context, ReadResult, Sibling, WriteResult};
 pub use error::SdkError;
 pub use retry::{CallKind, RetryPolicy};
 pub use router::{EndpointRouter, Router};
+pub use wallet::{SignedUsage, Wallet};

@@ -17,6 +17,18 @@ pub trait Router: Send + Sync + std::fmt::Debug {
     /// The channel for attempt `attempt` (1-based) of a request on `key`
     /// (empty for requests on several keys, such as batches).
     fn route(&self, key: &[u8], attempt: u32) -> Channel;
+
+    /// Like [`Router::route`], with the index of the endpoint chosen when
+    /// the router has a fixed list (the SDK caches each endpoint's node id
+    /// for request signing by it; `None`: asked again per request).
+    fn route_indexed(&self, key: &[u8], attempt: u32) -> (Channel, Option<usize>) {
+        (self.route(key, attempt), None)
+    }
+
+    /// Every endpoint's channel by index, when the list is fixed.
+    fn channels(&self) -> Vec<Channel> {
+        Vec::new()
+    }
 }
 
 /// Round robin over a fixed list of endpoints; a retry moves to the next.
@@ -41,7 +53,11 @@ impl EndpointRouter {
 }
 
 impl Router for EndpointRouter {
-    fn route(&self, _key: &[u8], attempt: u32) -> Channel {
+    fn route(&self, key: &[u8], attempt: u32) -> Channel {
+        self.route_indexed(key, attempt).0
+    }
+
+    fn route_indexed(&self, _key: &[u8], attempt: u32) -> (Channel, Option<usize>) {
         let n = self.channels.len().max(1);
         let base = if attempt <= 1 {
             self.next.fetch_add(1, Ordering::Relaxed)
@@ -50,6 +66,10 @@ impl Router for EndpointRouter {
         };
         let i = base.wrapping_add(attempt as usize) % n;
         // `new` guarantees at least one channel.
-        self.channels[i % self.channels.len()].clone()
+        (self.channels[i % self.channels.len()].clone(), Some(i))
+    }
+
+    fn channels(&self) -> Vec<Channel> {
+        self.channels.clone()
     }
 }

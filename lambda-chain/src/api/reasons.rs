@@ -41,6 +41,7 @@ pub fn tx_error_code(e: &TxError) -> (Code, &'static str) {
         TxError::WrongEpoch { .. } => (Pre, "wrong_epoch"),
         TxError::Duplicate(_) => (Pre, "duplicate_record"),
         TxError::ClientInsufficientFunds { .. } => (Pre, "client_insufficient_funds"),
+        TxError::StaleUsage { .. } => (Pre, "stale_usage"),
         TxError::UnknownContract(_) => (Pre, "unknown_contract"),
         TxError::Contract { .. } => (Pre, "contract"),
         TxError::EvidenceOutOfWindow { .. } => (Pre, "evidence_out_of_window"),

@@ -267,6 +267,41 @@ impl Chain for ChainApi {
         .await
     }
 
+    async fn get_usage(
+        &self,
+        req: Request<pb::GetUsageRequest>,
+    ) -> Result<Response<pb::GetUsageResponse>, Status> {
+        let client = convert::address(&req.get_ref().client, "client").map_err(arg)?;
+        let epoch = req.get_ref().epoch;
+        self.read(move |_, s| {
+            let r = s
+                .usage_settlement(&client, epoch)
+                .map_err(internal)?
+                .ok_or_else(|| {
+                    Status::not_found(format!(
+                        "no usage of client {client} settled in epoch {epoch}"
+                    ))
+                })?;
+            Ok(pb::GetUsageResponse {
+                height: s.latest_height(),
+                coordinator: r.coordinator.0.to_vec(),
+                total: r.total,
+                settled_height: r.height,
+                entries: r
+                    .entries
+                    .iter()
+                    .map(|e| pb::UsageEntry {
+                        node_id: e.node.0.to_vec(),
+                        requests: e.requests,
+                        bytes: e.bytes,
+                    })
+                    .collect(),
+                settlements: r.settlements,
+            })
+        })
+        .await
+    }
+
     async fn get_pdp_results(
         &self,
         req: Request<pb::GetPdpResultsRequest>,

@@ -281,15 +281,39 @@ pub struct OfflineReports {
     pub reporters: Vec<NodeId>,
 }
 
-/// A settled usage statement.
+/// One serving node's settled share of a client's usage in an epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettledEntry {
+    /// The node that served.
+    pub node: NodeId,
+    /// Requests settled.
+    pub requests: u64,
+    /// Bytes settled.
+    pub bytes: u64,
+}
+
+/// The settled usage of a client in an epoch: the largest statement settled
+/// so far (a later one that dominates it entry-wise replaces it and is
+/// charged the difference).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageRecord {
-    /// The coordinator that submitted it.
+    /// The coordinator that submitted the latest settlement.
     pub coordinator: NodeId,
-    /// Total moved from the client.
+    /// Total moved from the client over every settlement of the epoch.
     pub total: u64,
-    /// Height of the settlement.
+    /// Height of the latest settlement.
     pub height: Height,
+    /// The settled statement's entries, by node id.
+    pub entries: Vec<SettledEntry>,
+    /// Settlements applied (the first and each dominating one).
+    pub settlements: u32,
+}
+
+impl UsageRecord {
+    /// Requests settled over every node.
+    pub fn requests(&self) -> u64 {
+        self.entries.iter().map(|e| e.requests).sum()
+    }
 }
 
 /// A punished double sign.

@@ -155,6 +155,17 @@ pub enum TxError {
         /// The usage's price.
         need: u64,
     },
+    /// A usage statement that does not dominate the one already settled for
+    /// its client and epoch.
+    #[error("stale usage statement of client {client} in epoch {epoch}: {reason}")]
+    StaleUsage {
+        /// The client.
+        client: Address,
+        /// The epoch.
+        epoch: u64,
+        /// Which entry falls short of the settled one.
+        reason: String,
+    },
     /// No contract has this id.
     #[error("unknown contract {0}")]
     UnknownContract(Hash),

@@ -98,6 +98,55 @@ pub struct UsageEntry {
     pub bytes: u64,
 }
 
+/// The price of `requests` requests moving `bytes` bytes:
+/// `requests × per_request + ⌊bytes × per_mib / 2^20⌋`.
+pub fn usage_price(
+    requests: u64,
+    bytes: u64,
+    per_request: u64,
+    per_mib: u64,
+) -> Result<u64, TxError> {
+    let v = u128::from(requests) * u128::from(per_request)
+        + ((u128::from(bytes) * u128::from(per_mib)) >> 20);
+    u64::try_from(v).map_err(|_| TxError::Overflow("usage price"))
+}
+
+impl UsageEntry {
+    /// This entry's price (see [`usage_price`]).
+    pub fn price(&self, per_request: u64, per_mib: u64) -> Result<u64, TxError> {
+        usage_price(self.requests, self.bytes, per_request, per_mib)
+    }
+}
+
+impl UsageStatement {
+    /// The statement's total price, the sum of its entries' prices.
+    pub fn price(&self, per_request: u64, per_mib: u64) -> Result<u64, TxError> {
+        self.entries.iter().try_fold(0u64, |acc, e| {
+            acc.checked_add(e.price(per_request, per_mib)?)
+                .ok_or(TxError::Overflow("usage total"))
+        })
+    }
+
+    /// Whether every entry of `other` is matched by an entry of this
+    /// statement for the same node with at least as many requests and bytes.
+    /// `None` if so; otherwise the first shortfall, described.
+    pub fn shortfall_against(&self, other: &[UsageEntry]) -> Option<String> {
+        other
+            .iter()
+            .find_map(|o| match self.entries.iter().find(|e| e.node == o.node) {
+                None => Some(format!(
+                    "node {} is missing (settled: {} requests)",
+                    o.node, o.requests
+                )),
+                Some(e) if e.requests < o.requests || e.bytes < o.bytes => Some(format!(
+                    "node {} has {} requests / {} bytes, settled {} / {}",
+                    o.node, e.requests, e.bytes, o.requests, o.bytes
+                )),
+                Some(_) => None,
+            })
+    }
+}
+
 /// What a client used in one epoch.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UsageStatement {

@@ -210,3 +210,60 @@ proptest! {
         }
     }
 }
+
+fn usage_statement(entries: &[(u8, u64, u64)]) -> UsageStatement {
+    UsageStatement {
+        chain_id: CHAIN.into(),
+        epoch: 0,
+        entries: entries
+            .iter()
+            .map(|&(n, requests, bytes)| UsageEntry {
+                node: key(n).public().address(),
+                requests,
+                bytes,
+            })
+            .collect(),
+    }
+}
+
+fn entries_strategy() -> impl Strategy<Value = Vec<(u8, u64, u64)>> {
+    proptest::collection::btree_map(0u8..6, (0u64..50, 0u64..(4 << 20)), 1..5)
+        .prop_map(|m| m.into_iter().map(|(n, (r, b))| (n, r, b)).collect())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Dominance is exactly entry-wise ≥ over the settled statement's nodes,
+    /// and a dominating statement's price never falls: what the chain
+    /// charges for it (the per-node price differences) adds up to the
+    /// difference of the two prices.
+    #[test]
+    fn dominance_is_entrywise_and_prices_grow(a in entries_strategy(), b in entries_strategy()) {
+        let (a, b) = (usage_statement(&a), usage_statement(&b));
+        let entrywise = a.entries.iter().all(|x| {
+            b.entries
+                .iter()
+                .any(|y| y.node == x.node && y.requests >= x.requests && y.bytes >= x.bytes)
+        });
+        prop_assert_eq!(b.shortfall_against(&a.entries).is_none(), entrywise);
+        prop_assert!(a.shortfall_against(&a.entries).is_none());
+        if entrywise {
+            let (pa, pb) = (a.price(3, 1_000).unwrap(), b.price(3, 1_000).unwrap());
+            prop_assert!(pb >= pa);
+            let diffs: u64 = b
+                .entries
+                .iter()
+                .map(|y| {
+                    let before = a
+                        .entries
+                        .iter()
+                        .find(|x| x.node == y.node)
+                        .map_or(0, |x| x.price(3, 1_000).unwrap());
+                    y.price(3, 1_000).unwrap() - before
+                })
+                .sum();
+            prop_assert_eq!(diffs, pb - pa);
+        }
+    }
+}

@@ -9,6 +9,7 @@ use tonic::{Request, Response, Status};
 
 use super::backend::KvBackend;
 use super::gate::RequestGate;
+use super::guard::{RequestGuard, methods};
 use crate::config::{LimitsConfig, ReplicationConfig};
 use crate::error::{Error, Result};
 use crate::request::{RequestOptions, check_key, check_value};
@@ -23,6 +24,7 @@ pub struct KvService {
     replication: ReplicationConfig,
     max_n: u32,
     gate: Arc<RequestGate>,
+    guard: Option<Arc<dyn RequestGuard>>,
 }
 
 impl std::fmt::Debug for KvService {
@@ -84,6 +86,29 @@ impl KvService {
             replication,
             max_n,
             gate,
+            guard: None,
+        }
+    }
+
+    /// The same service checking every request with `guard` first (chain
+    /// mode: signatures, replays, funds, receipts).
+    pub fn with_guard(mut self, guard: Arc<dyn RequestGuard>) -> Self {
+        self.guard = Some(guard);
+        self
+    }
+
+    /// Runs the guard, if any, on a request; returns the answer metadata.
+    async fn check<M: prost::Message>(
+        &self,
+        method: &'static str,
+        req: &Request<M>,
+    ) -> Result<tonic::metadata::MetadataMap, Status> {
+        match &self.guard {
+            Some(g) => {
+                g.admit(method, req.metadata(), &req.get_ref().encode_to_vec())
+                    .await
+            }
+            None => Ok(tonic::metadata::MetadataMap::new()),
         }
     }
 
@@ -177,16 +202,24 @@ impl KvService {
     }
 }
 
+fn answer<T>(msg: T, meta: tonic::metadata::MetadataMap) -> Response<T> {
+    let mut r = Response::new(msg);
+    *r.metadata_mut() = meta;
+    r
+}
+
 #[tonic::async_trait]
 impl pb::kv_server::Kv for KvService {
     async fn get(&self, req: Request<pb::GetRequest>) -> Result<Response<pb::GetResponse>, Status> {
         let _slot = self.gate.admit()?;
-        Ok(Response::new(self.get_one(req.into_inner()).await?))
+        let meta = self.check(methods::GET, &req).await?;
+        Ok(answer(self.get_one(req.into_inner()).await?, meta))
     }
 
     async fn put(&self, req: Request<pb::PutRequest>) -> Result<Response<pb::PutResponse>, Status> {
         let _slot = self.gate.admit()?;
-        Ok(Response::new(self.put_one(req.into_inner()).await?))
+        let meta = self.check(methods::PUT, &req).await?;
+        Ok(answer(self.put_one(req.into_inner()).await?, meta))
     }
 
     async fn delete(
@@ -194,7 +227,8 @@ impl pb::kv_server::Kv for KvService {
         req: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
         let _slot = self.gate.admit()?;
-        Ok(Response::new(self.delete_one(req.into_inner()).await?))
+        let meta = self.check(methods::DELETE, &req).await?;
+        Ok(answer(self.delete_one(req.into_inner()).await?, meta))
     }
 
     async fn batch(
@@ -202,6 +236,7 @@ impl pb::kv_server::Kv for KvService {
         req: Request<pb::BatchRequest>,
     ) -> Result<Response<pb::BatchResponse>, Status> {
         let _slot = self.gate.admit()?;
+        let meta = self.check(methods::BATCH, &req).await?;
         let ops = req.into_inner().operations;
         if ops.len() > self.limits.max_batch_ops {
             return Err(Error::BatchTooLarge {
@@ -214,7 +249,7 @@ impl pb::kv_server::Kv for KvService {
         for (index, op) in ops.into_iter().enumerate() {
             results.push(self.batch_one(index, op).await);
         }
-        Ok(Response::new(pb::BatchResponse { results }))
+        Ok(answer(pb::BatchResponse { results }, meta))
     }
 }
 

@@ -3,8 +3,10 @@
 
 pub mod backend;
 pub mod gate;
+pub mod guard;
 pub mod kv_service;
 
 pub use backend::{KvBackend, LocalBackend};
 pub use gate::RequestGate;
+pub use guard::RequestGuard;
 pub use kv_service::KvService;

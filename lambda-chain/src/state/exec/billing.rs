@@ -2,11 +2,18 @@
 //!
 //! - **Usage settlement**: submitted by a coordinator (the sender must be
 //!   the node key of a member of the statement's epoch) after that epoch has
-//!   ended (`epoch < current`), once per (client, epoch). Each entry's node
-//!   must be a member of that epoch. A node's charge is
+//!   ended (`epoch < current`). Each entry's node must be a member of that
+//!   epoch. A node's charge is
 //!   `requests × price_per_request + ⌊bytes × price_per_mib / 2^20⌋`; the
 //!   total moves from the client's balance to each serving node's owner. A
-//!   client that cannot pay the total makes the settlement invalid.
+//!   client that cannot pay the total makes the settlement invalid. Every
+//!   node holding a receipt may settle it: the first statement of a (client,
+//!   epoch) is charged in full; a later one must dominate the settled one
+//!   entry-wise (every settled node present with at least as many requests
+//!   and bytes, and something more) and replaces it, each node being charged
+//!   only the difference of its entry's price; one that does not is refused
+//!   as stale (the same statement again as a duplicate). So the usage settled
+//!   is the client's final (largest) statement whichever node submits last.
 //! - **Contract registration**: the owner escrows `total_amount`. The
 //!   contract id is `SHA-256("lambda/contract/v1" ‖ owner ‖ nonce BE)`. It
 //!   covers the `duration_epochs` epochs after the registration's epoch; one
@@ -21,8 +28,8 @@ use sha2::{Digest, Sha256};
 
 use super::{ExecError, Executor, accounts};
 use crate::state::keys;
-use crate::state::records::{Contract, ContractStatus, Membership, UsageRecord};
-use crate::tx::kind::{RegisterContract, UsageSettlement};
+use crate::state::records::{Contract, ContractStatus, Membership, SettledEntry, UsageRecord};
+use crate::tx::kind::{RegisterContract, UsageEntry, UsageSettlement, usage_price};
 use crate::tx::{NodeId, TxError};
 use crate::types::Hash;
 
@@ -58,17 +65,14 @@ pub fn contract_id(owner: &Address, nonce: u64) -> Hash {
     Hash(h.finalize().into())
 }
 
-fn usage_price(requests: u64, bytes: u64, per_request: u64, per_mib: u64) -> Result<u64, TxError> {
-    let v = u128::from(requests) * u128::from(per_request)
-        + ((u128::from(bytes) * u128::from(per_mib)) >> 20);
-    u64::try_from(v).map_err(|_| TxError::Overflow("usage price"))
-}
-
-/// Each serving node's charge and the total; every node must be a member.
+/// Each serving node's charge (its entry's price minus what its entry in
+/// the already settled statement cost) and the total; every node must be a
+/// member.
 fn price_statement(
     ex: &Executor<'_>,
     membership: &Membership,
     u: &UsageSettlement,
+    settled: &[SettledEntry],
 ) -> Result<(Vec<(NodeId, u64)>, u64), ExecError> {
     let p = &ex.ctx.params;
     let mut charges = Vec::with_capacity(u.statement.entries.len());
@@ -82,13 +86,65 @@ fn price_statement(
             }
             .into());
         }
-        let amount = usage_price(e.requests, e.bytes, p.price_per_request, p.price_per_mib)?;
+        let before = match settled.iter().find(|s| s.node == e.node) {
+            Some(s) => usage_price(s.requests, s.bytes, p.price_per_request, p.price_per_mib)?,
+            None => 0,
+        };
+        // Dominance (checked by the caller) makes the price monotone.
+        let amount = e
+            .price(p.price_per_request, p.price_per_mib)?
+            .saturating_sub(before);
         total = total
             .checked_add(amount)
             .ok_or(TxError::Overflow("usage total"))?;
         charges.push((e.node, amount));
     }
     Ok((charges, total))
+}
+
+fn entries_of(u: &UsageSettlement) -> Vec<SettledEntry> {
+    let mut v: Vec<SettledEntry> = u
+        .statement
+        .entries
+        .iter()
+        .map(|e| SettledEntry {
+            node: e.node,
+            requests: e.requests,
+            bytes: e.bytes,
+        })
+        .collect();
+    v.sort_by_key(|e| e.node);
+    v
+}
+
+/// Refuses a statement that does not strictly dominate the settled one.
+fn check_dominates(u: &UsageSettlement, prior: &UsageRecord) -> Result<(), ExecError> {
+    let client = u.client();
+    let epoch = u.statement.epoch;
+    let settled: Vec<UsageEntry> = prior
+        .entries
+        .iter()
+        .map(|e| UsageEntry {
+            node: e.node,
+            requests: e.requests,
+            bytes: e.bytes,
+        })
+        .collect();
+    if let Some(reason) = u.statement.shortfall_against(&settled) {
+        return Err(TxError::StaleUsage {
+            client,
+            epoch,
+            reason,
+        }
+        .into());
+    }
+    if entries_of(u) == prior.entries {
+        return Err(TxError::Duplicate(format!(
+            "usage of client {client} in epoch {epoch} is already settled with this statement"
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 pub(super) fn settle_usage(
@@ -116,13 +172,12 @@ pub(super) fn settle_usage(
     }
     let client = u.client();
     let key = keys::usage(&client, epoch);
-    if ex.get::<UsageRecord>(&key, "usage record")?.is_some() {
-        return Err(TxError::Duplicate(format!(
-            "usage of client {client} in epoch {epoch} is already settled"
-        ))
-        .into());
+    let prior = ex.get::<UsageRecord>(&key, "usage record")?;
+    if let Some(prior) = &prior {
+        check_dominates(u, prior)?;
     }
-    let (charges, total) = price_statement(ex, &membership, u)?;
+    let settled = prior.as_ref().map_or(&[][..], |p| p.entries.as_slice());
+    let (charges, total) = price_statement(ex, &membership, u, settled)?;
     let have = ex.account(&client)?.balance;
     if have < total {
         return Err(TxError::ClientInsufficientFunds {
@@ -134,13 +189,24 @@ pub(super) fn settle_usage(
     }
     accounts::debit(ex, &client, total)?;
     for (node, amount) in charges {
-        let owner = ex.node(&node)?.owner;
-        accounts::credit(ex, &owner, amount)?;
+        if amount > 0 {
+            let owner = ex.node(&node)?.owner;
+            accounts::credit(ex, &owner, amount)?;
+        }
     }
     let record = UsageRecord {
         coordinator: *coordinator,
-        total,
+        total: prior
+            .as_ref()
+            .map_or(0, |p| p.total)
+            .checked_add(total)
+            .ok_or(TxError::Overflow("usage total"))?,
         height: ex.ctx.height,
+        entries: entries_of(u),
+        settlements: prior
+            .as_ref()
+            .map_or(0, |p| p.settlements)
+            .saturating_add(1),
     };
     ex.put(key, &record)
 }
