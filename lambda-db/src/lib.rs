@@ -13,6 +13,8 @@
 //! - [`api`]: the public KV gRPC service and the backends that serve it.
 //! - [`cluster`]: membership, gossip liveness, coordinator with sloppy
 //!   quorums, read repair, hinted handoff, admin status.
+//! - [`pdp_source`]: PDP blocks and tags from the local store, for the
+//!   prover service validators challenge.
 //! - [`chain`]: the node key and the link to the chain (client, block
 //!   follower) that chain mode builds on.
 //! - [`server`], [`node`]: the gRPC server and assembling a running node.
@@ -28,6 +30,7 @@ pub mod config;
 pub mod error;
 pub mod keyspace;
 pub mod node;
+pub mod pdp_source;
 pub use lambda_placement as placement;
 pub mod request;
 pub mod server;

@@ -29,6 +29,7 @@ use crate::cluster::view::ClusterView;
 use crate::cluster::{Cluster, ClusterParts};
 use crate::config::NodeConfig;
 use crate::keyspace::Keyspace;
+use crate::pdp_source::PdpSource;
 use crate::placement::DeviceId;
 use crate::server::{ServeError, Services, serve};
 use crate::storage::{Engine, RocksEngine, RocksOptions};
@@ -213,6 +214,7 @@ pub async fn start(
         kv,
         admin,
         replica: cluster.clone().map(ReplicaService::new),
+        prover: lambda_pdp::ProverService::new(Arc::new(PdpSource::new(store.clone()))),
     };
     let limits = config.limits.clone();
     let grace = Duration::from_millis(config.shutdown_grace_ms);

@@ -7,6 +7,8 @@
 //!   consensus drives (propose from the mempool, validate, commit).
 //! - `gossip`: mempool gossip to and from the other validators.
 //! - `fisherman`: detected double signs become slashing transactions.
+//! - [`auditor`], `audit_task`: PDP audit rounds (who audits what, with
+//!   which challenge; challenging, verifying, recording the results).
 //! - [`home`]: `init` and `testnet`: keys, configurations and genesis files.
 //!
 //! [`start`] opens the state (RocksDB under the data directory), starts
@@ -18,6 +20,8 @@
 //! and [`RunningNode::task`] resolves.
 
 mod app;
+mod audit_task;
+pub mod auditor;
 pub mod config;
 pub(crate) mod core;
 mod fisherman;
@@ -142,6 +146,13 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
         cfg.api.max_message_bytes,
         shutdown.clone(),
     ));
+    if cfg.audit.enabled {
+        tokio::spawn(audit_task::run(
+            core.clone(),
+            cfg.audit.clone(),
+            shutdown.clone(),
+        ));
+    }
     let validator = core.address;
     tracing::info!(%api_addr, %p2p_addr, %validator, height = core.state.read().latest_height(), "validator started");
     let task = tokio::spawn(supervisor::run(cfg, core, runner, api_task, shutdown));
