@@ -381,4 +381,28 @@ async fn audits_pay_holders_and_slash_a_corrupted_one() {
         )
         .await;
     }
+    // The CLI shows the failure for that node.
+    let out = std::process::Command::new(binary("lambda-chain").unwrap())
+        .args([
+            "pdp-results",
+            &victim_id.to_string(),
+            "-o",
+            "json",
+            "--endpoint",
+        ])
+        .arg(&chain_procs.api_endpoints()[0])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        rows.as_array().unwrap().iter().any(|r| r["passed"] == false
+            && r["epoch"] == failed.epoch
+            && r["slashed"] == failed.slashed),
+        "{rows}"
+    );
 }

@@ -12,12 +12,13 @@
 //! is retried until the contract is registered; audited uploads therefore
 //! need the chain to be reachable.
 
-use std::collections::HashSet;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use lambda_chain::client::ChainClient;
+use lambda_chain::types::Hash;
 use lambda_common::keys::SigningKey;
 use lambda_pdp::Tagger;
 use parking_lot::Mutex;
@@ -62,7 +63,7 @@ pub struct AuditedStore {
     client: Client,
     tagger: Tagger,
     settings: AuditSettings,
-    registered: Mutex<HashSet<String>>,
+    registered: Mutex<BTreeMap<String, Hash>>,
 }
 
 impl fmt::Debug for AuditedStore {
@@ -98,13 +99,13 @@ impl AuditedStore {
                 },
                 ..settings
             },
-            registered: Mutex::new(HashSet::new()),
+            registered: Mutex::new(BTreeMap::new()),
         })
     }
 
-    /// Contracts registered by this store so far.
-    pub fn contracts_registered(&self) -> usize {
-        self.registered.lock().len()
+    /// The contracts this store registered so far: object name → id.
+    pub fn contracts(&self) -> BTreeMap<String, Hash> {
+        self.registered.lock().clone()
     }
 
     /// The stored object if it already holds exactly `value` tagged by us.
@@ -115,7 +116,7 @@ impl AuditedStore {
     }
 
     async fn register(&self, object: &AuditedObject) -> Result<()> {
-        if self.registered.lock().contains(&object.name) {
+        if self.registered.lock().contains_key(&object.name) {
             return Ok(());
         }
         let mut last = String::from("no chain endpoint configured");
@@ -137,7 +138,9 @@ impl AuditedStore {
             {
                 Ok(r) => {
                     tracing::info!(object = %object.name, contract = %r.contract, tx = %r.tx, "storage contract submitted");
-                    self.registered.lock().insert(object.name.clone());
+                    self.registered
+                        .lock()
+                        .insert(object.name.clone(), r.contract);
                     return Ok(());
                 }
                 Err(e) => last = e.to_string(),
