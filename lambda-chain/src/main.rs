@@ -9,6 +9,7 @@
 //! lambda-chain status [--endpoint URL]         where the chain is
 //! lambda-chain account ADDR                    an account
 //! lambda-chain block H|latest                  a committed block
+//! lambda-chain pdp-results NODE                the PDP audits of a storage node
 //! lambda-chain tx transfer --from KEY --to ADDR --amount A
 //! ```
 //!

@@ -15,6 +15,9 @@
 //!   quorums, read repair, hinted handoff, admin status.
 //! - [`billing`]: signed, metered client requests in chain mode, receipts
 //!   and their settlement on chain.
+
+//! - [`pdp_source`]: PDP blocks and tags from the local store, for the
+//!   prover service validators challenge.
 //! - [`chain`]: the node key and the link to the chain (client, block
 //!   follower) that chain mode builds on.
 //! - [`server`], [`node`]: the gRPC server and assembling a running node.
@@ -31,6 +34,7 @@ pub mod config;
 pub mod error;
 pub mod keyspace;
 pub mod node;
+pub mod pdp_source;
 pub use lambda_placement as placement;
 pub mod request;
 pub mod server;

@@ -33,6 +33,7 @@ use crate::cluster::view::ClusterView;
 use crate::cluster::{Cluster, ClusterParts};
 use crate::config::NodeConfig;
 use crate::keyspace::Keyspace;
+use crate::pdp_source::PdpSource;
 use crate::placement::DeviceId;
 use crate::server::{ServeError, Services, serve};
 use crate::storage::{Engine, RocksEngine, RocksOptions};
@@ -284,6 +285,8 @@ pub async fn start(
         replica: cluster.clone().map(ReplicaService::new),
         gated_replica: chain.as_ref().map(|c| c.replica_gate()),
         billing: biller.map(BillingService::new),
+
+        prover: lambda_pdp::ProverService::new(Arc::new(PdpSource::new(store.clone()))),
     };
     if let Some(chain) = chain {
         chain.spawn_join(config.clone(), store.clone(), shutdown.clone());

@@ -1,11 +1,13 @@
 //! The gRPC server: the KV service, the admin service, the replica service
-//! (in a cluster), `grpc.health.v1` health and server reflection on one TCP
-//! listener, with graceful shutdown.
+//! (in a cluster), the PDP prover, `grpc.health.v1` health and server
+//! reflection on one TCP listener, with graceful shutdown.
 //!
 //! On shutdown the server stops accepting connections and waits for
 //! in-flight requests to finish before `serve` returns.
 
 use lambda_proto::billing::v1::billing_server::BillingServer;
+
+use lambda_pdp::ProverService;
 use lambda_proto::kv::v1::kv_server::KvServer;
 use lambda_proto::node::v1::admin_server::AdminServer;
 use lambda_proto::node::v1::replica_server::ReplicaServer;
@@ -21,6 +23,7 @@ use crate::billing::BillingService;
 use crate::cluster::admin::AdminService;
 use crate::cluster::replica_service::ReplicaService;
 use crate::config::LimitsConfig;
+use crate::pdp_source::PdpSource;
 
 /// Why the server stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +51,9 @@ pub struct Services {
 
     /// Billing info and usage (chain mode only).
     pub billing: Option<BillingService>,
+
+    /// Answers PDP challenges from the local store.
+    pub prover: ProverService<PdpSource>,
 }
 
 /// Serves `services` with health and reflection on `listener` until
@@ -94,6 +100,7 @@ pub async fn serve(
         .add_optional_service(replica)
         .add_optional_service(gated)
         .add_optional_service(services.billing.map(BillingServer::new))
+        .add_service(services.prover.into_server())
         .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
         .await?;
     Ok(())

@@ -9,13 +9,12 @@
 
 use std::time::{Duration, Instant};
 
+use lambda_agent::sdk::{Client, ClientConfig, RetryPolicy, SdkError, Wallet};
 use lambda_chain::client::ChainClient;
 use lambda_chain::state::NodeStatus;
 use lambda_common::keys::{Address, SigningKey};
 use lambda_db::chain::auth::{PeerSigner, SignedChannel};
 use lambda_db::placement::DeviceId;
-use lambda_proto::kv::v1 as pb;
-use lambda_proto::kv::v1::kv_client::KvClient;
 use lambda_proto::node::v1::ReplicaGetRequest;
 use lambda_proto::node::v1::replica_client::ReplicaClient;
 use lambda_testkit::chain::{ChainSpec, LocalChain};
@@ -30,26 +29,50 @@ fn channel(addr: std::net::SocketAddr) -> Channel {
         .connect_lazy()
 }
 
-async fn put(addr: std::net::SocketAddr, key: &str, value: &str) -> Result<(), tonic::Status> {
-    KvClient::new(channel(addr))
-        .put(pb::PutRequest {
-            key: key.into(),
-            value: value.into(),
-            context: vec![],
-            options: None,
-        })
-        .await
-        .map(|_| ())
+/// A client signing with the funded test account `key_file` (chain mode
+/// bills every KV request), talking to `addr` only, without retries.
+async fn sdk(
+    key_file: &std::path::Path,
+    addr: std::net::SocketAddr,
+) -> Result<Client, tonic::Status> {
+    let mut cfg = ClientConfig::new([format!("http://{addr}")]);
+    cfg.wallet = Some(Wallet::load(key_file).map_err(|e| tonic::Status::internal(e.to_string()))?);
+    cfg.retry = RetryPolicy {
+        max_attempts: 1,
+        ..RetryPolicy::default()
+    };
+    Client::connect(cfg).await.map_err(|e| status_of(&e))
 }
 
-async fn get(addr: std::net::SocketAddr, key: &str) -> Result<Vec<Vec<u8>>, tonic::Status> {
-    let r = KvClient::new(channel(addr))
-        .get(pb::GetRequest {
-            key: key.into(),
-            options: None,
-        })
-        .await?
-        .into_inner();
+fn status_of(e: &SdkError) -> tonic::Status {
+    match e.root() {
+        SdkError::Unavailable(m) => tonic::Status::unavailable(m.clone()),
+        SdkError::PermissionDenied(m) => tonic::Status::permission_denied(m.clone()),
+        SdkError::Status { code, message } => tonic::Status::new(*code, message.clone()),
+        other => tonic::Status::unknown(other.to_string()),
+    }
+}
+
+async fn put(
+    key_file: &std::path::Path,
+    addr: std::net::SocketAddr,
+    key: &str,
+    value: &str,
+) -> Result<(), tonic::Status> {
+    let c = sdk(key_file, addr).await?;
+    c.put(key.as_bytes(), value.as_bytes().to_vec(), None)
+        .await
+        .map(|_| ())
+        .map_err(|e| status_of(&e))
+}
+
+async fn get(
+    key_file: &std::path::Path,
+    addr: std::net::SocketAddr,
+    key: &str,
+) -> Result<Vec<Vec<u8>>, tonic::Status> {
+    let c = sdk(key_file, addr).await?;
+    let r = c.get(key.as_bytes()).await.map_err(|e| status_of(&e))?;
     Ok(r.siblings.into_iter().map(|s| s.value).collect())
 }
 
@@ -82,7 +105,8 @@ impl Net {
         let dir = tempfile::tempdir().unwrap();
         let spec = ChainSpec {
             epoch_length: 10,
-            accounts: members + 1,
+            // One owner per node, one spare owner, one client.
+            accounts: members + 2,
             ..ChainSpec::default()
         };
         let chain = LocalChain::start(dir.path(), &spec).unwrap();
@@ -97,6 +121,11 @@ impl Net {
         }
         let _ = &net.dir;
         net
+    }
+
+    /// The funded account clients sign with.
+    fn client_key(&self) -> std::path::PathBuf {
+        self.chain.accounts.last().unwrap().key_file.clone()
     }
 
     fn add_node(&mut self, offline_after_ms: u64) -> usize {
@@ -159,10 +188,11 @@ impl Net {
 #[tokio::test]
 async fn pledged_nodes_join_serve_data_and_refuse_outsiders() {
     let mut net = Net::start(3, 10_000).await;
+    let ck = net.client_key();
     let outsider = net.add_node(10_000);
 
     // Before any pledge: running, but no data service.
-    let e = put(net.nodes[0].addr, "k", "v").await.unwrap_err();
+    let e = put(&ck, net.nodes[0].addr, "k", "v").await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
     assert!(e.message().contains("not a member of epoch"), "{e:?}");
 
@@ -195,13 +225,13 @@ async fn pledged_nodes_join_serve_data_and_refuse_outsiders() {
             "a member accepts writes",
             Duration::from_secs(30),
             || net.logs(),
-            || async { put(n.addr, &key, "value").await.is_ok() },
+            || async { put(&ck, n.addr, &key, "value").await.is_ok() },
         )
         .await;
     }
     for n in &net.nodes[..3] {
         for i in 0..3 {
-            let got = get(n.addr, &format!("key-{i}"))
+            let got = get(&ck, n.addr, &format!("key-{i}"))
                 .await
                 .unwrap_or_else(|e| panic!("{e:?}\n{}", net.logs()));
             assert_eq!(got, vec![b"value".to_vec()]);
@@ -209,7 +239,9 @@ async fn pledged_nodes_join_serve_data_and_refuse_outsiders() {
     }
 
     // The outsider never pledged: its KV requests are refused...
-    let e = get(net.nodes[outsider].addr, "key-0").await.unwrap_err();
+    let e = get(&ck, net.nodes[outsider].addr, "key-0")
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
     assert!(e.message().contains("not a member of epoch"), "{e:?}");
     // ...and members refuse its signed peer calls, naming why.
@@ -243,6 +275,7 @@ async fn pledged_nodes_join_serve_data_and_refuse_outsiders() {
 #[tokio::test]
 async fn a_killed_member_is_voted_offline_and_leaves() {
     let mut net = Net::start(3, 2_000).await;
+    let ck = net.client_key();
     for i in 0..3 {
         net.pledge(i);
     }
@@ -261,7 +294,7 @@ async fn a_killed_member_is_voted_offline_and_leaves() {
         "writes accepted",
         Duration::from_secs(30),
         || net.logs(),
-        || async { put(net.nodes[0].addr, "survivor", "yes").await.is_ok() },
+        || async { put(&ck, net.nodes[0].addr, "survivor", "yes").await.is_ok() },
     )
     .await;
     let victim: Address = ids[2].parse().unwrap();
@@ -303,7 +336,7 @@ async fn a_killed_member_is_voted_offline_and_leaves() {
         Duration::from_secs(30),
         || net.logs(),
         || async {
-            get(net.nodes[1].addr, "survivor")
+            get(&ck, net.nodes[1].addr, "survivor")
                 .await
                 .map(|v| v == vec![b"yes".to_vec()])
                 .unwrap_or(false)

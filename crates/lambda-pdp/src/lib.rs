@@ -18,10 +18,13 @@
 //! [`fixed_base`] (generator comb table); [`layout`] (bytes → sectors);
 //! [`sums`] (exact μ accumulation); [`keys`]; [`metadata`]; [`challenge`];
 //! [`tag`]; [`proof`]; [`mod@verify`]; [`wire`] (protobuf messages); [`service`]
-//! (block source and gRPC prover); [`backend`] (kernels on either library).
+//! (block source and gRPC prover); [`backend`] (kernels on either library);
+//! [`bundle`] (how an audited object is stored: metadata, tags and data in
+//! one value).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod backend;
+pub mod bundle;
 pub mod challenge;
 pub mod codec;
 pub mod error;
@@ -39,6 +42,7 @@ pub mod verify;
 pub mod wire;
 
 pub use backend::Backend;
+pub use bundle::{Bundle, bundle_key};
 pub use challenge::{Challenge, ChallengedBlock, Challenger, MAX_CHALLENGE};
 pub use error::PdpError;
 pub use keys::{KeyPair, PublicKey, SecretKey};

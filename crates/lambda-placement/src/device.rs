@@ -82,6 +82,17 @@ impl WeightRule {
     }
 }
 
+/// A pledge's capacity (bytes) and bandwidth (bytes per second) as placement
+/// weights: GiB and Mbit/s, rounded up, at least 1. Storage nodes,
+/// validators and clients that build a ring from the chain's membership all
+/// use this one conversion, so they compute the same preference lists.
+pub fn pledge_weights(capacity_bytes: u64, bandwidth_bps: u64) -> (u64, u64) {
+    const GIB: u64 = 1 << 30;
+    let gib = capacity_bytes.div_ceil(GIB).max(1);
+    let mbit = bandwidth_bps.saturating_mul(8).div_ceil(1_000_000).max(1);
+    (gib, mbit)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,7 +40,7 @@ use std::sync::Arc;
 
 pub use balance::fair_fractions;
 pub use config::{ClassLayout, MAX_REPLICAS, PlacementConfig};
-pub use device::{Device, DeviceId, Membership, WeightRule};
+pub use device::{Device, DeviceId, Membership, WeightRule, pledge_weights};
 pub use error::PlacementError;
 pub use plan::{Move, plan};
 

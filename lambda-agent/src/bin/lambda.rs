@@ -4,7 +4,14 @@
 //! lambda get KEY
 //! lambda put KEY VALUE [--context CTX]      (or --file PATH instead of VALUE)
 //! lambda delete KEY [--context CTX]
+//! lambda put-object NAME FILE --key KEY [--epochs E --amount A --replicas R]
+//! lambda get-object NAME [--out FILE]
 //! ```
+//!
+//! `put-object` tags FILE for provable data possession with the owner's
+//! key (the PDP key is derived from the chain account key KEY), stores it
+//! with its tags, registers a storage contract on the chain (`--chain`, or
+//! `LAMBDA_CHAIN`) and waits for it to commit.
 //!
 //! `--endpoint` (or `LAMBDA_ENDPOINT`) names the storage nodes, comma
 //! separated; `-o json` prints machine-readable output; `--key FILE` (or
@@ -19,7 +26,15 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::{Context as _, Result, bail};
 use base64::Engine as _;
 use clap::{Parser, Subcommand, ValueEnum};
-use lambda_agent::sdk::{Client, ClientConfig, Context, ReadResult, Sibling, Wallet, WriteResult};
+use std::io::Write as _;
+
+use lambda_agent::sdk::pdp_contract::wait_committed;
+use lambda_agent::sdk::{
+    Client, ClientConfig, Context, ContractTerms, ReadResult, Sibling, Wallet, WriteResult,
+    pdp_key_of, register_contract,
+};
+use lambda_chain::client::ChainClient;
+use lambda_common::keys::SigningKey;
 use serde_json::json;
 
 #[derive(Parser, Debug)]
@@ -95,6 +110,16 @@ enum Command {
         #[arg(long, short)]
         context: Option<String>,
     },
+    /// Store a file as an audited object and register its storage contract.
+    PutObject(PutObjectArgs),
+    /// Read an audited object (checked: it decodes and its owner signed it).
+    GetObject {
+        /// The object's name.
+        name: String,
+        /// Write the object here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Delete a key. Pass the context of an earlier read.
     Delete {
         /// The key (UTF-8).
@@ -103,6 +128,84 @@ enum Command {
         #[arg(long, short)]
         context: Option<String>,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct PutObjectArgs {
+    /// The object's name (UTF-8).
+    name: String,
+    /// The file to store.
+    file: PathBuf,
+    /// Contract duration in epochs (the owner is the account of the global
+    /// `--key FILE`, which is required here).
+    #[arg(long, default_value_t = 100)]
+    epochs: u64,
+    /// Amount escrowed for the whole duration.
+    #[arg(long, default_value_t = 1_000_000)]
+    amount: u64,
+    /// Replicas paid (and audited) per epoch.
+    #[arg(long, default_value_t = 3)]
+    replicas: u32,
+    /// Transaction fee.
+    #[arg(long, default_value_t = 1)]
+    fee: u64,
+    /// Sectors (31 bytes) per PDP block.
+    #[arg(long, default_value_t = lambda_agent::sdk::pdp::DEFAULT_SECTORS)]
+    sectors: u32,
+    /// A validator's API endpoint.
+    #[arg(long, env = "LAMBDA_CHAIN", default_value = "http://127.0.0.1:26657")]
+    chain: String,
+    /// Seconds to wait for the contract to commit.
+    #[arg(long, default_value_t = 30)]
+    wait: u64,
+}
+
+async fn put_object(
+    client: &Client,
+    a: &PutObjectArgs,
+    key_file: Option<&std::path::Path>,
+    output: Output,
+) -> Result<()> {
+    let Some(key) = key_file else {
+        bail!(
+            "put-object needs --key FILE (or LAMBDA_KEY): the owner's chain account key, which tags the object and pays for its contract"
+        );
+    };
+    let account = SigningKey::load(key).with_context(|| format!("key {}", key.display()))?;
+    let tagger = lambda_agent::sdk::pdp::Tagger::new(pdp_key_of(&account)?);
+    let data = std::fs::read(&a.file).with_context(|| format!("reading {}", a.file.display()))?;
+    let object = client
+        .put_audited(&a.name, data, &tagger, a.sectors)
+        .await?;
+    let mut chain = ChainClient::connect(&a.chain).await?;
+    let terms = ContractTerms {
+        epochs: a.epochs,
+        amount: a.amount,
+        replicas: a.replicas,
+        fee: a.fee,
+    };
+    let receipt = register_contract(&mut chain, &account, &object, terms).await?;
+    let height = wait_committed(&mut chain, receipt.tx, Duration::from_secs(a.wait)).await?;
+    let fields = json!({
+        "name": object.name,
+        "size": object.size,
+        "stored_bytes": object.stored_bytes,
+        "metadata_digest": hex::encode(object.digest),
+        "contract": receipt.contract.to_string(),
+        "tx": receipt.tx.to_string(),
+        "height": height,
+    });
+    if output == Output::Json {
+        println!("{fields}");
+    } else if let Some(map) = fields.as_object() {
+        for (k, v) in map {
+            println!(
+                "{k:16} {}",
+                v.as_str().map_or_else(|| v.to_string(), str::to_string)
+            );
+        }
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -165,6 +268,19 @@ async fn run(cli: Cli) -> Result<()> {
                 .put(key.as_bytes(), bytes, parse_ctx(context)?.as_ref())
                 .await?;
             print_write("put", key, &w, cli.output);
+        }
+        Command::PutObject(a) => {
+            put_object(&client, a, cli.key_file.as_deref(), cli.output).await?
+        }
+        Command::GetObject { name, out } => {
+            let Some(bundle) = client.get_audited(name).await? else {
+                bail!("object {name} not found");
+            };
+            match out {
+                Some(path) => std::fs::write(path, bundle.data())
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => std::io::stdout().write_all(bundle.data())?,
+            }
         }
         Command::Delete { key, context } => {
             let w = client

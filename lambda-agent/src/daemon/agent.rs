@@ -17,7 +17,8 @@ use super::collector::Collector;
 use super::config::AgentConfig;
 use super::service::AgentService;
 use crate::sdk::{Client, SdkError};
-use crate::tsdb::{SdkStore, Tsdb, TsdbError, now_ms};
+use crate::tsdb::pdp_store::{AuditSettings, AuditedStore};
+use crate::tsdb::{ObjectStore, SdkStore, Tsdb, TsdbError, now_ms};
 
 /// Why the agent could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +62,10 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<RunningAgent, AgentError> {
     let client = Client::connect(cfg.cluster.client_config()).await?;
-    let remote = Arc::new(SdkStore::new(&client));
+    let mut remote: Arc<dyn ObjectStore> = Arc::new(SdkStore::new(&client));
+    if cfg.audit.enabled {
+        remote = Arc::new(audited(remote, &client, &cfg.audit)?);
+    }
     let dir = cfg.data_dir.clone();
     let tsdb_cfg = cfg.tsdb.clone();
     let tsdb = tokio::task::spawn_blocking(move || Tsdb::open(&dir, tsdb_cfg, remote))
@@ -122,6 +126,32 @@ pub async fn start(
         served
     });
     Ok(RunningAgent { addr, tsdb, task })
+}
+
+/// The audited store of sealed blocks, with the owner key from its file.
+fn audited(
+    inner: Arc<dyn ObjectStore>,
+    client: &Client,
+    cfg: &super::config::AuditUploadConfig,
+) -> Result<AuditedStore, AgentError> {
+    let account = lambda_common::keys::SigningKey::load(&cfg.account_key_file).map_err(|e| {
+        TsdbError::Remote(format!(
+            "audit.account_key_file {}: {e}",
+            cfg.account_key_file.display()
+        ))
+    })?;
+    let settings = AuditSettings {
+        account,
+        chain_endpoints: cfg.chain_endpoints.clone(),
+        terms: crate::sdk::ContractTerms {
+            epochs: cfg.epochs,
+            amount: cfg.amount,
+            replicas: cfg.replicas,
+            fee: cfg.fee,
+        },
+        sectors: cfg.sectors,
+    };
+    Ok(AuditedStore::new(inner, client.clone(), settings)?)
 }
 
 async fn serve(

@@ -38,6 +38,8 @@ pub struct AgentConfig {
     pub upload: UploadConfig,
     /// Host metrics collection.
     pub collector: CollectorConfig,
+    /// PDP audits of sealed blocks (off by default).
+    pub audit: AuditUploadConfig,
 }
 
 impl Default for AgentConfig {
@@ -51,6 +53,7 @@ impl Default for AgentConfig {
             tsdb: TsdbConfig::default(),
             upload: UploadConfig::default(),
             collector: CollectorConfig::default(),
+            audit: AuditUploadConfig::default(),
         }
     }
 }
@@ -147,6 +150,46 @@ impl Default for CollectorConfig {
             interval_ms: 10_000,
             host: String::new(),
             proc_root: PathBuf::from("/proc"),
+        }
+    }
+}
+
+/// Sealed blocks as audited objects with storage contracts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditUploadConfig {
+    /// Tag sealed blocks, store them as PDP bundles and register a storage
+    /// contract for each.
+    pub enabled: bool,
+    /// The owner's chain account key (`ed25519:<hex seed>`): pays the
+    /// contracts; the PDP tagging key is derived from it.
+    pub account_key_file: PathBuf,
+    /// Validators' API endpoints (`http://host:port`), tried in order.
+    pub chain_endpoints: Vec<String>,
+    /// Contract duration in epochs.
+    pub epochs: u64,
+    /// Amount escrowed per block's contract.
+    pub amount: u64,
+    /// Replicas paid (and audited) per cycle.
+    pub replicas: u32,
+    /// Transaction fee per registration.
+    pub fee: u64,
+    /// Sectors per PDP block (31 bytes each).
+    pub sectors: u32,
+}
+
+impl Default for AuditUploadConfig {
+    fn default() -> Self {
+        let terms = crate::sdk::ContractTerms::default();
+        Self {
+            enabled: false,
+            account_key_file: PathBuf::from("account.key"),
+            chain_endpoints: vec!["http://127.0.0.1:26657".into()],
+            epochs: terms.epochs,
+            amount: terms.amount,
+            replicas: terms.replicas,
+            fee: terms.fee,
+            sectors: crate::sdk::pdp::DEFAULT_SECTORS,
         }
     }
 }

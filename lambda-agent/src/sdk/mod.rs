@@ -4,6 +4,9 @@
 //! endpoints today; ring-aware routing later), bounded by a per-attempt
 //! timeout and retried with backoff and jitter under a [`RetryPolicy`]
 //! (see its module for which errors are retried and how writes stay safe).
+//! Audited objects ([`pdp`]) are tagged for provable data possession and
+//! stored with their tags; their storage contracts are registered on the
+//! chain ([`pdp_contract`]).
 //!
 //! Against a chain-mode cluster, give the client a [`Wallet`] (the account
 //! key that pays): every request is then signed and carries the client's
@@ -21,12 +24,16 @@
 
 mod client;
 mod error;
+pub mod pdp;
+pub mod pdp_contract;
 mod retry;
 mod router;
 mod wallet;
 
 pub use client::{Client, ClientConfig, Context, ReadResult, Sibling, WriteResult};
 pub use error::SdkError;
+pub use pdp::{AuditedError, AuditedObject, pdp_key_of};
+pub use pdp_contract::{ContractTerms, register_contract};
 pub use retry::{CallKind, RetryPolicy};
 pub use router::{EndpointRouter, Router};
 pub use wallet::{SignedUsage, Wallet};

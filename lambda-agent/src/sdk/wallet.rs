@@ -80,6 +80,9 @@ pub struct SignedUsage {
 pub(crate) struct NodeInfo {
     id: Address,
     chain_id: String,
+    /// False for a node outside chain mode (it serves no Billing service):
+    /// requests to it are sent unsigned.
+    bills: bool,
 }
 
 #[derive(Debug, Default)]
@@ -139,18 +142,33 @@ impl Signer {
         {
             return Ok(n.clone());
         }
-        let info = BillingClient::new(channel.clone())
+        let answer = BillingClient::new(channel.clone())
             .info(bpb::InfoRequest {
                 client: self.wallet.address().0.to_vec(),
                 epoch: 0,
             })
-            .await?
-            .into_inner();
+            .await;
+        let info = match answer {
+            Ok(r) => r.into_inner(),
+            Err(s) if s.code() == tonic::Code::Unimplemented => {
+                let node = NodeInfo {
+                    id: Address([0; 20]),
+                    chain_id: String::new(),
+                    bills: false,
+                };
+                if let Some(i) = index {
+                    self.nodes.lock().insert(i, node.clone());
+                }
+                return Ok(node);
+            }
+            Err(s) => return Err(s.into()),
+        };
         let id = Address::from_slice(&info.node_id)
             .map_err(|e| SdkError::InvalidArgument(format!("node id from Billing/Info: {e}")))?;
         let node = NodeInfo {
             id,
             chain_id: info.chain_id,
+            bills: true,
         };
         self.learn(info.epoch, &info.receipt_statement);
         if let Some(i) = index {
@@ -191,6 +209,15 @@ impl Signer {
         metadata: &mut MetadataMap,
     ) -> Result<Ticket, SdkError> {
         let node = self.node(channel, index).await?;
+        if !node.bills {
+            // Nothing to sign or count; `settle` ignores this ticket.
+            return Ok(Ticket {
+                node: node.id,
+                epoch: u64::MAX,
+                after: (0, 0),
+                bytes: 0,
+            });
+        }
         let bytes = body.len() as u64;
         let (counter, statement, after) = {
             let mut u = self.usage.lock();

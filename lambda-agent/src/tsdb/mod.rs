@@ -10,7 +10,8 @@
 //! - [`gorilla`], [`block`]: the compression and the sealed-block format
 //!   (with the private `decimal` value mode for exact decimals).
 //! - [`wal`], [`state`]: what is kept on the agent's disk.
-//! - [`keys`], [`index`], [`remote`]: what is kept in the cluster, and how.
+//! - [`keys`], [`index`], [`remote`]: what is kept in the cluster, and how;
+//!   [`pdp_store`]: sealed blocks as audited objects with storage contracts.
 //! - [`head`], [`store`]: the in-memory head and the [`Tsdb`] façade.
 //! - [`query`], [`topk`]: queries.
 //! - [`error`]: the typed errors; `bits` and `codec` are private helpers.
@@ -24,6 +25,7 @@ pub mod gorilla;
 pub mod head;
 pub mod index;
 pub mod keys;
+pub mod pdp_store;
 pub mod query;
 pub mod remote;
 pub mod series;

@@ -2,9 +2,11 @@
 //!
 //! - `setup`: `init`, `testnet`, `start`, `print-config`.
 //! - `query`: the client commands (`status`, `account`, `block`, `tx`).
+//! - `pdp`: `pdp-results`, the PDP audits recorded for a storage node.
 //! - `output`: tables and JSON.
 
 mod output;
+mod pdp;
 mod query;
 mod setup;
 
@@ -62,6 +64,14 @@ enum Command {
         #[command(flatten)]
         endpoint: EndpointArgs,
     },
+    /// The PDP audits recorded for a storage node (pass or failure, payment,
+    /// slash, auditing validator).
+    PdpResults {
+        /// The node id (40 hex digits: the address of its node key).
+        node: String,
+        #[command(flatten)]
+        endpoint: EndpointArgs,
+    },
     /// Sign and submit transactions.
     #[command(subcommand)]
     Tx(query::TxCommand),
@@ -105,6 +115,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Block { height, endpoint } => {
             runtime()?.block_on(query::block(&endpoint.endpoint, &height, out))
+        }
+        Command::PdpResults { node, endpoint } => {
+            runtime()?.block_on(pdp::pdp_results(&endpoint.endpoint, &node, out))
         }
         Command::Tx(t) => runtime()?.block_on(query::tx(t, out)),
     }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::auditor::AuditConfig;
 use crate::consensus::runner::RunnerConfig;
 use crate::mempool::MempoolConfig;
 
@@ -23,7 +24,7 @@ pub const ENV_PREFIX: &str = "LAMBDA_CHAIN_";
 pub const CONFIG_FILE: &str = "config.toml";
 
 /// Everything a validator reads at start.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NodeConfig {
     /// The validator's key (`ed25519:<hex seed>`): it signs consensus
@@ -56,6 +57,8 @@ pub struct NodeConfig {
     pub mempool: MempoolSettings,
     /// Consensus: the validator port, write-ahead log, timeouts and peers.
     pub consensus: RunnerConfig,
+    /// PDP audits: deadline, challenge size, the storage nodes' placement.
+    pub audit: AuditConfig,
 }
 
 impl Default for NodeConfig {
@@ -75,6 +78,7 @@ impl Default for NodeConfig {
                 data_dir: PathBuf::from("data/wal"),
                 ..RunnerConfig::default()
             },
+            audit: AuditConfig::default(),
         }
     }
 }

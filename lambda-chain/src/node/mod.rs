@@ -10,6 +10,9 @@
 //! - `metrics`: `/metrics` and `/health` on the admin HTTP port.
 //! - `offline_voter`: offline reports from enough members become this
 //!   validator's offline verdict.
+
+//! - [`auditor`], `audit_task`: PDP audit rounds (who audits what, with
+//!   which challenge; challenging, verifying, recording the results).
 //! - [`home`]: `init` and `testnet`: keys, configurations and genesis files.
 //!
 //! [`start`] opens the state (RocksDB under the data directory), starts
@@ -21,6 +24,8 @@
 //! and [`RunningNode::task`] resolves.
 
 mod app;
+mod audit_task;
+pub mod auditor;
 pub mod config;
 pub(crate) mod core;
 mod fisherman;
@@ -154,6 +159,13 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
         cfg.api.max_message_bytes,
         shutdown.clone(),
     ));
+    if cfg.audit.enabled {
+        tokio::spawn(audit_task::run(
+            core.clone(),
+            cfg.audit.clone(),
+            shutdown.clone(),
+        ));
+    }
     let validator = core.address;
     tracing::info!(%api_addr, %p2p_addr, %admin_addr, %validator, height = core.state.read().latest_height(), "validator started");
     let task = tokio::spawn(supervisor::run(cfg, core, runner, api_task, shutdown));

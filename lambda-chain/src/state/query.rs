@@ -150,6 +150,26 @@ impl ChainState {
         self.rec(&keys::contract(id), "contract")
     }
 
+    /// Every storage contract ever registered (active and expired), by id.
+    /// Cost: a scan of every contract record.
+    pub fn contracts(&self) -> Result<Vec<Contract>, ChainError> {
+        self.store
+            .scan_prefix(Cf::State, &[prefix::CONTRACT])?
+            .iter()
+            .map(|(_, v)| decode(v, "contract"))
+            .collect()
+    }
+
+    /// The PDP result of `node` for `contract` in `epoch`, if recorded.
+    pub fn pdp_result(
+        &self,
+        node: &NodeId,
+        epoch: u64,
+        contract: &Hash,
+    ) -> Result<Option<PdpRecord>, ChainError> {
+        self.rec(&keys::pdp(node, epoch, contract), "PDP result")
+    }
+
     /// Every PDP result of a node, by epoch then contract.
     pub fn pdp_results(&self, node: &NodeId) -> Result<Vec<PdpRecord>, ChainError> {
         self.store

@@ -215,9 +215,11 @@ pub struct RegisterContract {
     pub total_amount: u64,
     /// Replicas paid per cycle.
     pub replicas: u32,
-    /// PDP tag metadata, opaque to the chain.
+    /// PDP tag metadata (an encoded `lambda.pdp.v1.SignedTagMetadata`),
+    /// opaque to the state machine; validators decode it to audit.
     pub pdp_metadata: Vec<u8>,
-    /// Digest of the PDP tags.
+    /// The metadata's digest (`lambda_pdp::TagMetadata::digest`): the object
+    /// version that proofs must carry.
     pub pdp_digest: Hash,
 }
 

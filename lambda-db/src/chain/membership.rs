@@ -27,6 +27,7 @@ use super::{ChainLink, ChainLinkError};
 use crate::cluster::membership::{EpochMembers, Member, MembershipSource};
 use crate::placement::DeviceId;
 
+#[cfg(test)]
 const GIB: u64 = 1 << 30;
 
 /// The node keys of the members of an epoch and of the one before it (a
@@ -52,9 +53,7 @@ impl PeerKeys {
 /// Capacity in GiB and bandwidth in Mbit/s (placement's units) of a
 /// pledge's bytes and bytes per second, each rounded up and at least 1.
 pub fn weights_of(capacity_bytes: u64, bandwidth_bps: u64) -> (u64, u64) {
-    let gib = capacity_bytes.div_ceil(GIB).max(1);
-    let mbit = bandwidth_bps.saturating_mul(8).div_ceil(1_000_000).max(1);
-    (gib, mbit)
+    crate::placement::pledge_weights(capacity_bytes, bandwidth_bps)
 }
 
 /// The ring member of a chain member: id = node address in hex, gossip on
