@@ -45,7 +45,12 @@ async fn follower_tracks_epochs_and_fails_over() {
     // The follower streams from validator 0: kill it; blocks keep coming
     // from the others.
     let h = link.tip().borrow().height;
-    chain.validators[0].process.as_mut().unwrap().kill9().unwrap();
+    chain.validators[0]
+        .process
+        .as_mut()
+        .unwrap()
+        .kill9()
+        .unwrap();
     wait_height(&link, h + 5, &chain).await;
     cancel.cancel();
 }
