@@ -164,7 +164,7 @@ pub fn prepare(spec: &DevnetSpec, bin_dir: &Path) -> Result<(Manifest, bool), De
 
 fn generate(spec: &DevnetSpec, bin_dir: &Path) -> Result<Manifest, DevnetError> {
     let dir = std::path::absolute(&spec.data_dir).map_err(DevnetError::io(&spec.data_dir))?;
-    let ports = PortPlan::choose(spec.base_port, spec.validators, spec.nodes)?;
+    let ports = PortPlan::choose(spec.ports, spec.validators, spec.nodes)?;
     let testnet = generate_chain(spec, &dir, ports, bin_dir)?;
     let validators = testnet
         .validators
@@ -322,4 +322,31 @@ fn write_agent_config(m: &Manifest, dir: &Path) -> Result<(), DevnetError> {
     cfg.tsdb.seal_grace_ms = 5_000;
     cfg.collector.interval_ms = 5_000;
     write_toml("agent", &cfg, &m.agent.config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_non_empty_directory_without_a_manifest_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("precious.txt"), "x").unwrap();
+        let spec = DevnetSpec::new(dir.path());
+        let e = prepare(&spec, Path::new("/nonexistent"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("holds no devnet.json"), "{e}");
+    }
+
+    #[test]
+    fn a_manifest_of_another_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(MANIFEST), "{\"format\": 99}").unwrap();
+        let spec = DevnetSpec::new(dir.path());
+        let e = prepare(&spec, Path::new("/nonexistent"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("does not parse"), "{e}");
+    }
 }

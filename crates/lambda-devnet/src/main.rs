@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use lambda_common::telemetry::{self, LogFormat};
+use lambda_devnet::spec::PortChoice;
 use lambda_devnet::{Devnet, DevnetSpec, report};
 
 #[derive(Parser, Debug)]
@@ -67,7 +68,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         nodes: cli.nodes,
         block_time_ms: cli.block_time_ms,
         epoch_length: cli.epoch_length,
-        base_port: cli.base_port,
+        ports: cli
+            .base_port
+            .map_or(PortChoice::PreferDefault, PortChoice::Exactly),
         ..DevnetSpec::new(&dir)
     };
     use tokio::signal::unix::{SignalKind, signal};

@@ -11,7 +11,7 @@ use std::net::{SocketAddr, TcpListener, UdpSocket};
 use serde::{Deserialize, Serialize};
 
 use crate::error::DevnetError;
-use crate::spec::DEFAULT_BASE_PORT;
+use crate::spec::{DEFAULT_BASE_PORT, PortChoice};
 
 /// Ports spanned by a layout (B … B + 300).
 const SPAN: u16 = 301;
@@ -69,10 +69,13 @@ impl PortPlan {
             .find(|a| UdpSocket::bind(a).is_err())
     }
 
-    /// `base` if given (its ports must be free), else the default base if
-    /// free, else a free base found by a bounded search.
-    pub fn choose(base: Option<u16>, validators: usize, nodes: usize) -> Result<Self, DevnetError> {
-        if let Some(base) = base {
+    /// A plan by `choice` whose ports are all free (a bounded search).
+    pub fn choose(
+        choice: PortChoice,
+        validators: usize,
+        nodes: usize,
+    ) -> Result<Self, DevnetError> {
+        if let PortChoice::Exactly(base) = choice {
             let plan = Self { base };
             return match plan.busy_port(validators, nodes) {
                 None => Ok(plan),
@@ -82,7 +85,8 @@ impl PortPlan {
             };
         }
         let seed = std::process::id();
-        let candidates = std::iter::once(DEFAULT_BASE_PORT).chain((0..64u32).map(|k| {
+        let first = (choice == PortChoice::PreferDefault).then_some(DEFAULT_BASE_PORT);
+        let candidates = first.into_iter().chain((0..64u32).map(|k| {
             let x = seed
                 .wrapping_mul(7919)
                 .wrapping_add(k.wrapping_mul(104_729));
@@ -125,7 +129,7 @@ mod tests {
         // Make the held port validator 0's API port.
         let plan = PortPlan { base: port - 1 };
         assert_eq!(plan.busy_port(1, 3), Some(local(port)));
-        let e = PortPlan::choose(Some(port - 1), 1, 3)
+        let e = PortPlan::choose(PortChoice::Exactly(port - 1), 1, 3)
             .unwrap_err()
             .to_string();
         assert!(e.contains(&port.to_string()), "{e}");

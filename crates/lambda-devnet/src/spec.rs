@@ -26,6 +26,18 @@ pub const NODE_STAKE: u64 = 10_000;
 /// nodes from +100, their gossip from +200, the agent at +300).
 pub const DEFAULT_BASE_PORT: u16 = 26_600;
 
+/// How a new devnet's base port is picked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PortChoice {
+    /// This base port; its ports must be free.
+    Exactly(u16),
+    /// [`DEFAULT_BASE_PORT`] if its ports are free, else any free block
+    /// (the binary's default: predictable addresses for a user).
+    PreferDefault,
+    /// Any free block (tests, which may run side by side).
+    Any,
+}
+
 /// What to start.
 #[derive(Clone, Debug)]
 pub struct DevnetSpec {
@@ -40,16 +52,15 @@ pub struct DevnetSpec {
     pub block_time_ms: u64,
     /// Blocks per epoch.
     pub epoch_length: u64,
-    /// First port of the layout; `None`: [`DEFAULT_BASE_PORT`] if its ports
-    /// are free, else the first free block found.
-    pub base_port: Option<u16>,
+    /// How to pick the first port of the layout.
+    pub ports: PortChoice,
     /// Extra `LAMBDA_LOG`-style filter for every child (`None`: `info`).
     pub log_filter: Option<String>,
 }
 
 impl DevnetSpec {
-    /// The defaults (4 validators, 5 nodes, 500 ms blocks, 20-block epochs)
-    /// in `data_dir`.
+    /// The defaults (4 validators, 5 nodes, 500 ms blocks, 20-block epochs,
+    /// any free ports) in `data_dir`.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -57,7 +68,7 @@ impl DevnetSpec {
             nodes: 5,
             block_time_ms: 500,
             epoch_length: 20,
-            base_port: None,
+            ports: PortChoice::Any,
             log_filter: None,
         }
     }
@@ -86,7 +97,7 @@ impl DevnetSpec {
                 self.epoch_length
             ));
         }
-        if let Some(p) = self.base_port
+        if let PortChoice::Exactly(p) = self.ports
             && !(1024..=65_000).contains(&p)
         {
             return bad(format!("base port {p}: must be 1024 to 65000"));
@@ -113,7 +124,7 @@ mod tests {
         let e = s.validate().unwrap_err().to_string();
         assert!(e.contains("nodes = 2"), "{e}");
         s.nodes = 5;
-        s.base_port = Some(80);
+        s.ports = PortChoice::Exactly(80);
         let e = s.validate().unwrap_err().to_string();
         assert!(e.contains("base port 80"), "{e}");
     }

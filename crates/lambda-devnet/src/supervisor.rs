@@ -183,3 +183,84 @@ impl Child {
         self.start()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(name: &str, script: &str, dir: &std::path::Path) -> ChildSpec {
+        ChildSpec {
+            name: name.into(),
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: vec![],
+            log: dir.join(format!("{name}.log")),
+        }
+    }
+
+    /// Waits (at most 5 s) until `log` holds `needle` `count` times.
+    async fn wait_log(log: &std::path::Path, needle: &str, count: usize) {
+        for _ in 0..250 {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            if text.matches(needle).count() >= count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{needle} not {count} times in {}", log.display());
+    }
+
+    #[tokio::test]
+    async fn an_unexpected_exit_is_reported_and_the_output_logged() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let _c = Child::spawn(sh("dies", "echo bye; exit 3", dir.path()), tx).unwrap();
+        let exit = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(exit.name, "dies");
+        assert!(exit.status.contains('3'), "{}", exit.status);
+        let log = std::fs::read_to_string(dir.path().join("dies.log")).unwrap();
+        assert_eq!(log.trim(), "bye");
+    }
+
+    #[tokio::test]
+    async fn stop_is_sigterm_and_not_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let mut c = Child::spawn(sh("calm", "sleep 30", dir.path()), tx).unwrap();
+        assert!(c.is_running());
+        let how = c.stop(Duration::from_secs(5)).await.unwrap();
+        assert!(how.contains("SIGTERM"), "{how}");
+        assert!(!c.is_running());
+        assert!(rx.try_recv().is_err(), "a requested stop is not unexpected");
+    }
+
+    #[tokio::test]
+    async fn a_child_ignoring_sigterm_is_killed_after_the_grace() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let script = "trap '' TERM; echo ready; while :; do sleep 0.05; done";
+        let mut c = Child::spawn(sh("stubborn", script, dir.path()), tx).unwrap();
+        wait_log(&dir.path().join("stubborn.log"), "ready", 1).await;
+        let start = std::time::Instant::now();
+        let how = c.stop(Duration::from_millis(300)).await.unwrap();
+        assert!(how.contains("SIGKILL"), "{how}");
+        assert!(start.elapsed() >= Duration::from_millis(300));
+    }
+
+    #[tokio::test]
+    async fn restart_runs_it_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let mut c = Child::spawn(sh("again", "echo run; sleep 30", dir.path()), tx).unwrap();
+        let log = dir.path().join("again.log");
+        wait_log(&log, "run", 1).await;
+        c.restart().await.unwrap();
+        assert!(c.is_running());
+        wait_log(&log, "run", 2).await;
+        c.stop(Duration::from_secs(5)).await;
+        assert!(!c.is_running());
+    }
+}
