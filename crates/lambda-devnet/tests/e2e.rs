@@ -120,19 +120,23 @@ async fn steps(d: &mut Devnet) -> Result<(), String> {
     );
     agent_roundtrip(d).await;
 
+    // Stake burnt by the steps below, per node name.
+    let mut burnt: BTreeMap<String, u64> = BTreeMap::new();
     kill_node_hints_no_loss(d, &client, &mut acked).await;
     if CHAINLINK_MERGED {
-        offline_verdict_and_rebalancing(d, &client, &acked).await;
+        let slash = offline_verdict_and_rebalancing(d, &client, &acked).await;
+        burnt.insert(d.manifest.nodes[VICTIM].name.clone(), slash);
     } else {
         eprintln!("SKIPPED offline verdict and rebalancing: needs the chainlink branch");
     }
     restart_and_deliver_hints(d, &client, &acked).await;
     if AUDIT_MERGED {
-        pdp_failure_and_slash(d).await;
+        let slash = pdp_failure_and_slash(d).await;
+        *burnt.entry(d.manifest.nodes[0].name.clone()).or_default() += slash;
     } else {
         eprintln!("SKIPPED PDP failure and slash: needs the audit branch");
     }
-    balances_add_up(d).await;
+    balances_add_up(d, &burnt).await;
     if BILLING_MERGED {
         usage_settled_pays_nodes(d).await;
     } else {
@@ -270,9 +274,9 @@ async fn restart_and_deliver_hints(
 }
 
 /// Every account the devnet knows plus every stake adds up to the genesis
-/// balances: pledges moved stake and fees, nothing was created or lost.
-/// (No slash or settlement happened yet in this test's chain.)
-async fn balances_add_up(d: &Devnet) {
+/// balances less what slashes burnt (`burnt`, per node name): pledges moved
+/// stake and fees, nothing was created or lost.
+async fn balances_add_up(d: &Devnet, burnt: &BTreeMap<String, u64>) {
     let home = &d.manifest.validators[0].home;
     let genesis = Genesis::load(&home.join("genesis.toml")).unwrap();
     let mut c = d.chain_client().await.unwrap();
@@ -284,7 +288,8 @@ async fn balances_add_up(d: &Devnet) {
     let mut stakes = 0u64;
     for n in &d.manifest.nodes {
         let node = c.node(n.id.parse().unwrap()).await.unwrap();
-        assert_eq!(node.stake, n.stake, "{} keeps its whole stake", n.name);
+        let lost = burnt.get(&n.name).copied().unwrap_or(0);
+        assert_eq!(node.stake, n.stake - lost, "{}'s stake", n.name);
         stakes += node.stake;
         let owner: Address = n.owner.parse().unwrap();
         let initial = genesis
@@ -311,17 +316,18 @@ async fn balances_add_up(d: &Devnet) {
 
 /// (chainlink) The killed node is voted offline, leaves the ring at the
 /// next epoch with `offline_slash_bps` of its stake burnt; the others
-/// rebalance onto the new ring and no acknowledged write is lost.
+/// rebalance onto the new ring and no acknowledged write is lost. Returns
+/// the stake burnt.
 async fn offline_verdict_and_rebalancing(
     d: &Devnet,
     client: &Client,
     acked: &BTreeMap<String, Vec<u8>>,
-) {
+) -> u64 {
     let m = &d.manifest;
     let victim: Address = m.nodes[VICTIM].id.parse().unwrap();
     let epoch = Duration::from_millis(m.block_time_ms * m.epoch_length);
     let genesis = Genesis::load(&m.validators[0].home.join("genesis.toml")).unwrap();
-    let mut c = d.chain_client().await.unwrap();
+    let c = d.chain_client().await.unwrap();
     let node = poll(
         "an offline verdict",
         6 * epoch + Duration::from_secs(30),
@@ -354,14 +360,14 @@ async fn offline_verdict_and_rebalancing(
         assert!(s.epoch >= next, "{} still on epoch {}", n.name, s.epoch);
         assert!(s.nodes.iter().all(|x| x.id != m.nodes[VICTIM].id));
     }
-    let _ = c.status().await.unwrap();
     assert_all_readable(client, acked).await;
+    slashed
 }
 
 /// (audit) A chunk stored on a node is altered; the next PDP round fails
 /// for it, the failure is recorded and `pdp_fail_slash_bps` of its stake
-/// is burnt.
-async fn pdp_failure_and_slash(d: &Devnet) {
+/// is burnt. Returns the stake burnt.
+async fn pdp_failure_and_slash(d: &Devnet) -> u64 {
     let m = &d.manifest;
     let target = &m.nodes[0];
     let id: Address = target.id.parse().unwrap();
@@ -383,10 +389,9 @@ async fn pdp_failure_and_slash(d: &Devnet) {
     )
     .await;
     let after = c.node(id).await.unwrap().stake;
-    assert_eq!(
-        after,
-        before - share(before, genesis.params.pdp_fail_slash_bps)
-    );
+    let slashed = share(before, genesis.params.pdp_fail_slash_bps);
+    assert_eq!(after, before - slashed);
+    slashed
 }
 
 /// (audit) Alters one chunk that node `i` stores and the auditors
