@@ -140,6 +140,9 @@ impl Devnet {
     async fn bring_up(&mut self) -> Result<(), DevnetError> {
         self.start_validators().await?;
         self.pledge_all().await?;
+        // Members before they start: a node following the chain finds
+        // itself in the epoch's membership from its first block.
+        self.wait_members().await?;
         for i in 0..self.manifest.nodes.len() {
             let n = self.manifest.nodes[i].clone();
             let args = vec!["start".into(), "--config".into(), path_arg(&n.config)];
@@ -157,7 +160,6 @@ impl Devnet {
         let agent = self.spawn("agent", "lambda-agent", args)?;
         wait_child_listening(&agent, self.manifest.agent.grpc, Duration::from_secs(60)).await?;
         self.agent = Some(agent);
-        self.wait_members().await?;
         self.wait_cluster(Duration::from_secs(60)).await
     }
 
