@@ -272,13 +272,16 @@ pub async fn start(
     if let Some(b) = &biller {
         kv = kv.with_guard(b.clone());
     }
-    let admin = AdminService::new(
+    let mut admin = AdminService::new(
         node_id,
         store.clone(),
         cluster.clone(),
         kv.gate(),
         config.replication.n,
     );
+    if let Some(c) = &chain {
+        admin = admin.with_cluster_slot(c.cluster_slot());
+    }
     let services = Services {
         kv,
         admin,

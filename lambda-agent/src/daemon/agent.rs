@@ -61,7 +61,7 @@ pub async fn start(
     cfg: AgentConfig,
     shutdown: CancellationToken,
 ) -> Result<RunningAgent, AgentError> {
-    let client = Client::connect(cfg.cluster.client_config()).await?;
+    let client = Client::connect(cfg.cluster.client_config()?).await?;
     let mut remote: Arc<dyn ObjectStore> = Arc::new(SdkStore::new(&client));
     if cfg.audit.enabled {
         remote = Arc::new(audited(remote, &client, &cfg.audit)?);

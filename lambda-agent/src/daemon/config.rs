@@ -76,6 +76,10 @@ pub struct ClusterConfig {
     pub max_backoff_ms: u64,
     /// Total time for one request with its retries, ms.
     pub max_elapsed_ms: u64,
+    /// The client account key (`ed25519:<hex seed>`) that signs and pays
+    /// for every request of a chain-mode cluster; unset: unsigned requests
+    /// (a cluster without a chain).
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ClusterConfig {
@@ -88,13 +92,14 @@ impl Default for ClusterConfig {
             initial_backoff_ms: 50,
             max_backoff_ms: 1_000,
             max_elapsed_ms: 10_000,
+            key_file: None,
         }
     }
 }
 
 impl ClusterConfig {
-    /// The SDK configuration.
-    pub fn client_config(&self) -> ClientConfig {
+    /// The SDK configuration (loads the client key when one is set).
+    pub fn client_config(&self) -> Result<ClientConfig, crate::sdk::SdkError> {
         let mut c = ClientConfig::new(self.endpoints.clone());
         c.connect_timeout = Duration::from_millis(self.connect_timeout_ms);
         c.request_timeout = Duration::from_millis(self.request_timeout_ms);
@@ -105,7 +110,10 @@ impl ClusterConfig {
             max_elapsed: Duration::from_millis(self.max_elapsed_ms),
             retry_write_timeouts: false,
         };
-        c
+        if let Some(path) = &self.key_file {
+            c.wallet = Some(crate::sdk::Wallet::load(path)?);
+        }
+        Ok(c)
     }
 }
 

@@ -116,6 +116,12 @@ impl ChainMode {
         self.cluster.get().cloned()
     }
 
+    /// Where the cluster appears once the node has joined (for the admin
+    /// status).
+    pub fn cluster_slot(&self) -> Arc<OnceLock<Arc<Cluster>>> {
+        self.cluster.clone()
+    }
+
     /// Waits (until `shutdown`) for the first epoch that includes this
     /// node, then assembles its cluster part and follows later epochs.
     pub fn spawn_join(

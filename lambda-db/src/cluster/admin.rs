@@ -3,8 +3,8 @@
 //! backlog and deliveries, overload counters.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 
 use lambda_proto::node::v1 as pb;
 use tonic::{Request, Response, Status};
@@ -19,7 +19,9 @@ use crate::store::LocalStore;
 pub struct AdminService {
     node_id: String,
     store: Arc<LocalStore>,
-    cluster: Option<Arc<Cluster>>,
+    /// Set once the node is part of a cluster (at start from a membership
+    /// file; in chain mode when the first epoch that includes it begins).
+    cluster: Arc<OnceLock<Arc<Cluster>>>,
     gate: Arc<RequestGate>,
     default_n: u32,
 }
@@ -33,13 +35,23 @@ impl AdminService {
         gate: Arc<RequestGate>,
         default_n: u32,
     ) -> Self {
+        let slot = OnceLock::new();
+        if let Some(c) = cluster {
+            let _ = slot.set(c);
+        }
         Self {
             node_id,
             store,
-            cluster,
+            cluster: Arc::new(slot),
             gate,
             default_n,
         }
+    }
+
+    /// Reads the cluster from `slot`, which is filled later (chain mode).
+    pub fn with_cluster_slot(mut self, slot: Arc<OnceLock<Arc<Cluster>>>) -> Self {
+        self.cluster = slot;
+        self
     }
 
     /// The status as the node sees it now.
@@ -54,7 +66,7 @@ impl AdminService {
             requests_rejected_overload: self.gate.rejected(),
             ..Default::default()
         };
-        if let Some(cluster) = &self.cluster {
+        if let Some(cluster) = self.cluster.get() {
             resp.epoch = cluster.view.get().epoch();
             resp.nodes = nodes(cluster, self.default_n);
             let stats = cluster.hints.stats();
