@@ -214,3 +214,17 @@ impl Default for HintsConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_loads() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../deploy/lambda-db.example.toml");
+        let cfg: NodeConfig = lambda_common::config::load(Some(&path), "LAMBDA_DB_TEST_UNUSED_")
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(cfg.placement.partitions, 1024);
+    }
+}
