@@ -3,8 +3,8 @@
 //!
 //! A task follows the committed height and reads each new block from the
 //! state: height, block interval (header times), transactions committed by
-//! kind, PDP results passed and failed. Mempool size is sampled at scrape
-//! time. The validator is *ready* while blocks keep being committed: no new
+//! kind, PDP results passed and failed. Mempool size and the consensus
+//! height are sampled on every commit and on every `/health` check. The validator is *ready* while blocks keep being committed: no new
 //! block for `stall_after` means consensus is stalled or this validator has
 //! fallen behind, and `/health` says which height it is stuck at.
 
@@ -107,6 +107,17 @@ impl ChainMetrics {
         }
     }
 
+    /// Samples the mempool size and the consensus height into their gauges.
+    fn sample(&self, core: &NodeCore) -> (u64, u64) {
+        let consensus = core.consensus_height.load(Ordering::Relaxed);
+        let pending = core.mempool.lock().len() as u64;
+        self.mempool_txs
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
+        self.consensus_height
+            .set(i64::try_from(consensus).unwrap_or(i64::MAX));
+        (pending, consensus)
+    }
+
     /// The `/health` check: ready while blocks keep coming.
     pub(crate) fn health(&self, core: Arc<NodeCore>, stall_after: Duration) -> HealthCheck {
         let me = self.clone();
@@ -151,6 +162,7 @@ pub(crate) async fn follow(core: Arc<NodeCore>, m: ChainMetrics, shutdown: Cance
         }
         let now = *latest.borrow_and_update();
         m.last_commit_ms.store(now_ms(), Ordering::Relaxed);
+        m.sample(&core);
         while seen < now {
             seen += 1;
             let read = {

@@ -3,7 +3,7 @@
 //! loopback, talked to through the typed client over gRPC.
 #![allow(dead_code, unreachable_pub)]
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -24,20 +24,7 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lambda-chain"))
 }
 
-/// A base port with `count` free consecutive ports after it.
-pub fn free_port_range(count: u16) -> Result<u16> {
-    for attempt in 0..50u32 {
-        let seed = std::process::id()
-            .wrapping_mul(7919)
-            .wrapping_add(attempt * 104_729);
-        let base = 20_000 + (seed % 40_000) as u16;
-        let free = (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok());
-        if free {
-            return Ok(base);
-        }
-    }
-    bail!("no range of {count} free ports found")
-}
+pub use lambda_testkit::chain::free_port_range;
 
 /// A generated testnet and its running validators.
 pub struct Net {
