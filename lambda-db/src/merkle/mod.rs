@@ -5,8 +5,8 @@
 //! bits of its XXH3 hash; the partition is the high bits). The family holds:
 //!
 //! - a **leaf** per key, `'L' ‖ partition (u32 BE) ‖ segment (u16 BE) ‖ key`
-//!   → `[format] ‖ digest (u128 BE)`, the digest being XXH3-128 of the key and
-//!   its encoded object;
+//!   → `[format] ‖ digest (u128 BE)`, the digest being XXH3-128 of the
+//!   encoded object seeded with the key's hash;
 //! - a **segment** entry per non-empty segment, `'S' ‖ partition ‖ segment`
 //!   → `[format] ‖ XOR of its leaves' digests (u128 BE) ‖ key count (u64 BE)`.
 //!
@@ -62,13 +62,10 @@ pub fn segment_of(key: &[u8]) -> u32 {
     (key_hash(key) as u32) & (SEGMENTS - 1)
 }
 
-/// The digest of a key and its encoded object.
+/// The digest of a key and its encoded object: XXH3-128 of the object,
+/// seeded with the key's hash (so equal objects under different keys differ).
 pub fn digest(key: &[u8], encoded_object: &[u8]) -> Digest {
-    let mut h = xxhash_rust::xxh3::Xxh3::new();
-    h.update(&(key.len() as u32).to_le_bytes());
-    h.update(key);
-    h.update(encoded_object);
-    h.digest128()
+    xxhash_rust::xxh3::xxh3_128_with_seed(encoded_object, key_hash(key))
 }
 
 fn leaf_prefix(partition: u32, segment: u32) -> Vec<u8> {
@@ -253,6 +250,9 @@ impl MerkleTree {
         batch: &mut WriteBatch,
         changes: &[KeyChange<'_>],
     ) -> Result<Vec<Change>> {
+        if let [c] = changes {
+            return Self::stage_one(engine, batch, c).map(|c| vec![c]);
+        }
         let mut segments: BTreeMap<(u32, u32), (Digest, i64)> = BTreeMap::new();
         for c in changes {
             let segment = segment_of(c.key);
@@ -287,6 +287,35 @@ impl MerkleTree {
             c.keys_delta += delta;
         }
         Ok(out.into_values().collect())
+    }
+
+    /// [`MerkleTree::stage`] of a single key (the write path), without the
+    /// bookkeeping of many.
+    fn stage_one(engine: &dyn Engine, batch: &mut WriteBatch, c: &KeyChange<'_>) -> Result<Change> {
+        let segment = segment_of(c.key);
+        let skey = segment_key(c.partition, segment);
+        let (hash, count) = match engine.get(Cf::Merkle, &skey)? {
+            Some(bytes) => decode_segment(c.partition, &bytes)?,
+            None => (0, 0),
+        };
+        let xor = c.old.unwrap_or(0) ^ c.new.unwrap_or(0);
+        let keys_delta = i64::from(c.new.is_some()) - i64::from(c.old.is_some());
+        let lkey = leaf_key(c.partition, segment, c.key);
+        match c.new {
+            Some(d) => batch.put(Cf::Merkle, lkey, encode_leaf(d)),
+            None => batch.delete(Cf::Merkle, lkey),
+        }
+        let count = count.saturating_add_signed(keys_delta);
+        if count == 0 {
+            batch.delete(Cf::Merkle, skey);
+        } else {
+            batch.put(Cf::Merkle, skey, encode_segment(hash ^ xor, count));
+        }
+        Ok(Change {
+            partition: c.partition,
+            xor,
+            keys_delta,
+        })
     }
 
     /// Applies staged changes whose batch was written.

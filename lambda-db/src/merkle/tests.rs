@@ -189,3 +189,38 @@ fn digests_bind_the_key() {
     assert_ne!(digest(b"ab", b"x"), digest(b"a", b"bx"));
     assert!(segment_of(b"anything") < SEGMENTS);
 }
+
+#[test]
+fn keys_sharing_a_segment_in_one_batch() {
+    // Three keys of one segment, removed in one batch by a partition drop.
+    let mut by_segment: std::collections::BTreeMap<u32, Vec<Vec<u8>>> = Default::default();
+    let mut same = None;
+    for i in 0..100_000u32 {
+        let k = format!("k{i}").into_bytes();
+        let v = by_segment.entry(segment_of(&k)).or_default();
+        v.push(k);
+        if v.len() == 3 {
+            same = Some(v.clone());
+            break;
+        }
+    }
+    let same = same.unwrap();
+    let engine = Arc::new(MemoryEngine::new());
+    let store = LocalStore::open(engine.clone(), Keyspace::new(1).unwrap()).unwrap();
+    let blind = |v: &str| Update {
+        value: Value::Live(v.as_bytes().to_vec()),
+        context: VersionVector::new(),
+        timestamp_ms: 0,
+        last_write_wins: false,
+    };
+    for k in &same {
+        store.coordinate(k, blind("a")).unwrap();
+    }
+    store.coordinate(b"other", blind("b")).unwrap();
+    let before = dump(&engine);
+    store.rebuild_merkle(0).unwrap();
+    assert_eq!(dump(&engine), before);
+    assert_eq!(store.drop_partition(0).unwrap(), 4);
+    assert!(dump(&engine).is_empty());
+    assert_eq!(store.merkle().summary(0), Summary::default());
+}
