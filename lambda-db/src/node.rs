@@ -1,11 +1,13 @@
 //! Assembling and running a storage node: open the store, join the cluster
-//! (when a membership is configured), bind the listener, serve until
+//! (when a membership is configured: gossip, hinted handoff, anti-entropy,
+//! tombstone collection, membership changes), bind the listener, serve until
 //! shutdown, then flush.
 //!
 //! [`start`] returns as soon as the node listens, with the bound address
 //! (useful with port 0) and a handle to wait for the node to stop. The bound
 //! address is also written to `<data_dir>/listen.addr` for scripts and tests.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,14 +18,19 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{KvBackend, KvService, LocalBackend};
+use crate::cluster::aae::worker::AaeWorker;
 use crate::cluster::admin::AdminService;
 use crate::cluster::coordinator::ClusterBackend;
 use crate::cluster::gossip::{self, GossipSettings};
 use crate::cluster::hinted_handoff::HandoffWorker;
 use crate::cluster::hints::HintStore;
+use crate::cluster::layouts;
 use crate::cluster::liveness::Liveness;
-use crate::cluster::membership::{FileMembership, MembershipSource};
+use crate::cluster::membership::{FileMembership, MembershipSource, watch_file};
 use crate::cluster::replica_service::ReplicaService;
+use crate::cluster::tombstones::Reaper;
+use crate::cluster::topology::Topology;
+use crate::cluster::transition::Transitions;
 use crate::cluster::transport::GrpcTransport;
 use crate::cluster::view::ClusterView;
 use crate::cluster::{Cluster, ClusterParts};
@@ -99,52 +106,78 @@ fn open_store(config: &NodeConfig) -> Result<(Arc<RocksEngine>, Arc<LocalStore>)
     Ok((engine, store))
 }
 
-/// Builds the cluster state from the membership file and starts gossip and
-/// hinted handoff.
+/// The cluster state and the membership-change driver of a node.
+struct Joined {
+    cluster: Arc<Cluster>,
+    transitions: Arc<Transitions>,
+}
+
+/// Builds the cluster state from the membership file (and the layouts the
+/// node persisted, or its peers serve) and starts gossip, hinted handoff,
+/// anti-entropy, tombstone collection and the membership-change driver.
 async fn join_cluster(
     config: &NodeConfig,
     store: Arc<LocalStore>,
     shutdown: &CancellationToken,
-) -> Result<Arc<Cluster>, NodeError> {
+) -> Result<Joined, NodeError> {
     let Some(file) = &config.cluster.membership_file else {
         return Err(NodeError::Config("no membership file".into()));
     };
-    let source = FileMembership::load(file)?;
+    let source = Arc::new(FileMembership::load(file)?);
     let members = source.current();
     let self_id = DeviceId(config.node_id.clone());
-    let me = members.get(&self_id).cloned().ok_or_else(|| {
-        NodeError::Config(format!(
-            "node_id {self_id} is not in the membership file {}",
-            file.display()
-        ))
-    })?;
-    let view = ClusterView::new(&members, &config.placement)?;
     let c = &config.cluster;
     let rpc_timeout = Duration::from_millis(c.rpc_timeout_ms);
+    let all = layouts::initial(
+        &store,
+        &members,
+        &self_id,
+        rpc_timeout.max(Duration::from_secs(2)),
+    )
+    .await?;
+    let me = all
+        .iter()
+        .rev()
+        .find_map(|l| l.get(&self_id))
+        .cloned()
+        .ok_or_else(|| {
+            NodeError::Config(format!(
+                "node_id {self_id} is not in the membership file {} nor in a layout this node serves",
+                file.display()
+            ))
+        })?;
+    let views = all
+        .iter()
+        .map(|l| ClusterView::new(l, &config.placement).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    let topology = Topology::new(views);
+    let sync_timeout = Duration::from_millis(config.aae.rpc_timeout_ms);
     let cluster = Cluster::new(ClusterParts {
         self_id: self_id.clone(),
         hints: Arc::new(HintStore::open(store.clone(), config.hints.max_backlog)?),
         store,
-        view,
+        view: topology,
         liveness: Arc::new(Liveness::new(
             self_id.clone(),
             Duration::from_millis(c.suspect_ms),
             Duration::from_millis(c.startup_grace_ms),
         )),
-        transport: Arc::new(GrpcTransport::new(self_id, rpc_timeout)),
+        transport: Arc::new(GrpcTransport::new(self_id, rpc_timeout, sync_timeout)),
         limits: config.limits.clone(),
         replication: config.replication.clone(),
         max_n: config.placement.replicas,
         rpc_timeout,
+        sync_timeout,
     });
+    let seeds: BTreeSet<SocketAddr> = all
+        .iter()
+        .flat_map(|l| l.members.iter())
+        .filter(|m| m.id != me.id)
+        .map(|m| m.gossip)
+        .collect();
     let settings = GossipSettings {
         listen: me.gossip,
-        seeds: members
-            .members
-            .iter()
-            .filter(|m| m.id != me.id)
-            .map(|m| m.gossip)
-            .collect(),
+        seeds: seeds.into_iter().collect(),
         cluster_id: c.cluster_id.clone(),
         interval: Duration::from_millis(c.gossip_interval_ms),
         phi_threshold: c.phi_threshold,
@@ -155,13 +188,48 @@ async fn join_cluster(
         token.cancelled().await;
         let _ = handle.shutdown().await;
     });
-    let worker = HandoffWorker::new(
+    let transitions = spawn_workers(config, &cluster, &source, shutdown);
+    Ok(Joined {
+        cluster,
+        transitions,
+    })
+}
+
+/// Starts the background workers of a cluster node.
+fn spawn_workers(
+    config: &NodeConfig,
+    cluster: &Arc<Cluster>,
+    source: &Arc<FileMembership>,
+    shutdown: &CancellationToken,
+) -> Arc<Transitions> {
+    let handoff = HandoffWorker::new(
         cluster.clone(),
         Duration::from_millis(config.hints.scan_interval_ms),
         config.hints.delivery_per_sec,
     );
-    tokio::spawn(worker.run(shutdown.clone()));
-    Ok(cluster)
+    tokio::spawn(handoff.run(shutdown.clone()));
+    tokio::spawn(AaeWorker::new(cluster.clone(), config.aae.clone()).run(shutdown.clone()));
+    let longest = Duration::from_millis(u64::from(config.replication.max_timeout_ms));
+    tokio::spawn(
+        Reaper::new(cluster.clone(), config.tombstones.clone(), longest).run(shutdown.clone()),
+    );
+    let transitions = Transitions::new(
+        cluster.clone(),
+        config.transition.clone(),
+        config.placement.clone(),
+        longest,
+    );
+    tokio::spawn(
+        transitions
+            .clone()
+            .run(source.subscribe(), shutdown.clone()),
+    );
+    tokio::spawn(watch_file(
+        source.clone(),
+        Duration::from_millis(config.transition.membership_poll_ms.max(10)),
+        shutdown.clone(),
+    ));
+    transitions
 }
 
 /// Opens the store and starts serving; the node runs until `shutdown` fires.
@@ -170,10 +238,11 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> Result<RunningNode, NodeError> {
     let (engine, store) = open_store(&config)?;
-    let cluster = match config.cluster.membership_file {
+    let joined = match config.cluster.membership_file {
         Some(_) => Some(join_cluster(&config, store.clone(), &shutdown).await?),
         None => None,
     };
+    let cluster = joined.as_ref().map(|j| j.cluster.clone());
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| NodeError::Bind {
@@ -202,13 +271,16 @@ pub async fn start(
         config.replication.clone(),
         config.placement.replicas,
     );
-    let admin = AdminService::new(
+    let mut admin = AdminService::new(
         config.node_id.clone(),
         store.clone(),
         cluster.clone(),
         kv.gate(),
         config.replication.n,
     );
+    if let Some(j) = &joined {
+        admin = admin.with_workers(j.transitions.clone(), config.aae.enabled);
+    }
     let services = Services {
         kv,
         admin,

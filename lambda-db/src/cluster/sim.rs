@@ -17,10 +17,13 @@ use lambda_proto::node::v1 as pb;
 use parking_lot::Mutex;
 use rand::{RngExt, SeedableRng};
 
+use super::aae::peer::SyncCalls;
+use super::aae::serve;
 use super::hinted_handoff::HandoffWorker;
 use super::hints::HintStore;
 use super::liveness::Liveness;
 use super::membership::{EpochMembers, Member};
+use super::topology::Topology;
 use super::transport::{Peer, ReplicaTransport, RpcError};
 use super::view::ClusterView;
 use super::{Cluster, ClusterParts};
@@ -148,6 +151,80 @@ impl ReplicaTransport for SimTransport {
     }
 }
 
+impl SimTransport {
+    /// Runs a sync call's store work at the target, through the link.
+    async fn sync<T, F>(&self, to: &Peer, f: F) -> Result<T, RpcError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Cluster) -> crate::error::Result<T> + Send + 'static,
+    {
+        let node = self.target(to).await?;
+        node.serve_store(f).await.map_err(|e| refused(to, e))
+    }
+}
+
+#[tonic::async_trait]
+impl SyncCalls for SimTransport {
+    async fn roots(
+        &self,
+        to: &Peer,
+        req: pb::MerkleRootsRequest,
+    ) -> Result<pb::MerkleRootsResponse, RpcError> {
+        self.sync(to, move |c| serve::roots(&c.store, &req)).await
+    }
+    async fn groups(
+        &self,
+        to: &Peer,
+        req: pb::MerkleGroupsRequest,
+    ) -> Result<pb::MerkleGroupsResponse, RpcError> {
+        self.sync(to, move |c| serve::groups(&c.store, &req)).await
+    }
+    async fn segments(
+        &self,
+        to: &Peer,
+        req: pb::MerkleSegmentsRequest,
+    ) -> Result<pb::MerkleSegmentsResponse, RpcError> {
+        self.sync(to, move |c| serve::segments(&c.store, &req))
+            .await
+    }
+    async fn keys(
+        &self,
+        to: &Peer,
+        req: pb::MerkleKeysRequest,
+    ) -> Result<pb::MerkleKeysResponse, RpcError> {
+        self.sync(to, move |c| serve::keys(&c.store, &req)).await
+    }
+    async fn multi_get(
+        &self,
+        to: &Peer,
+        req: pb::MultiGetRequest,
+    ) -> Result<pb::MultiGetResponse, RpcError> {
+        self.sync(to, move |c| {
+            serve::multi_get(&c.store, Some(&c.hints), &req)
+        })
+        .await
+    }
+    async fn multi_put(
+        &self,
+        to: &Peer,
+        req: pb::MultiPutRequest,
+    ) -> Result<pb::MultiPutResponse, RpcError> {
+        self.sync(to, move |c| serve::multi_put(&c.store, req))
+            .await
+    }
+    async fn fetch_partition(
+        &self,
+        to: &Peer,
+        req: pb::FetchPartitionRequest,
+    ) -> Result<pb::FetchPartitionResponse, RpcError> {
+        self.sync(to, move |c| serve::fetch_partition(&c.store, &req))
+            .await
+    }
+    async fn reap(&self, to: &Peer, req: pb::ReapRequest) -> Result<pb::ReapResponse, RpcError> {
+        self.sync(to, move |c| serve::reap(&c.store, req)).await
+    }
+}
+
 /// A simulated cluster of `n` nodes named `n1`…, one zone each.
 pub(crate) struct SimCluster {
     pub(crate) net: Arc<SimNet>,
@@ -191,7 +268,7 @@ impl SimCluster {
                 self_id: id.clone(),
                 hints: Arc::new(HintStore::open(store.clone(), 10_000).unwrap()),
                 store,
-                view: ClusterView::new(&members, &placement).unwrap(),
+                view: Topology::single(ClusterView::new(&members, &placement).unwrap()),
                 liveness: Arc::new(Liveness::new(
                     id.clone(),
                     Duration::from_secs(2),
@@ -205,6 +282,7 @@ impl SimCluster {
                 replication: ReplicationConfig::default(),
                 max_n: 5,
                 rpc_timeout: RPC_TIMEOUT,
+                sync_timeout: RPC_TIMEOUT * 4,
             });
             net.nodes.lock().insert(id.clone(), cluster);
         }

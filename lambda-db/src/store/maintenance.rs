@@ -148,6 +148,8 @@ impl LocalStore {
         if let Err(Error::Storage(e)) = &result {
             *self.fence.lock() = Some(e.to_string());
         }
+        self.rebuilds
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(
             partition,
             ok = result.is_ok(),

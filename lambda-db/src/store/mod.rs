@@ -50,6 +50,7 @@ pub struct LocalStore {
     fence: Mutex<Option<String>>,
     merkle: MerkleTree,
     counter: counter::DotCounter,
+    rebuilds: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for LocalStore {
@@ -133,6 +134,7 @@ impl LocalStore {
             fence: Mutex::new(None),
             merkle,
             counter,
+            rebuilds: std::sync::atomic::AtomicU64::new(0),
         };
         if !tree_ok {
             let rebuilt = store.rebuild_all_merkle()?;
@@ -171,6 +173,11 @@ impl LocalStore {
     /// The anti-entropy tree's in-memory part (partition summaries).
     pub fn merkle(&self) -> &MerkleTree {
         &self.merkle
+    }
+
+    /// Partition trees rebuilt from the data since the store opened.
+    pub fn merkle_rebuilds(&self) -> u64 {
+        self.rebuilds.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Why writes are refused, if they are.
