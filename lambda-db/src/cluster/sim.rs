@@ -19,6 +19,7 @@ use rand::{RngExt, SeedableRng};
 
 use super::aae::peer::SyncCalls;
 use super::aae::serve;
+use super::aae::worker::AaeWorker;
 use super::hinted_handoff::HandoffWorker;
 use super::hints::HintStore;
 use super::liveness::Liveness;
@@ -345,6 +346,35 @@ impl SimCluster {
         }
     }
 
+    /// Runs one anti-entropy round on every node, in id order; returns the
+    /// keys repaired in all.
+    pub(crate) async fn aae_round(&self) -> u64 {
+        let nodes: Vec<Arc<Cluster>> = self.net.nodes.lock().values().cloned().collect();
+        let token = tokio_util::sync::CancellationToken::new();
+        let mut repaired = 0;
+        for node in nodes {
+            let config = crate::config::AaeConfig {
+                partitions_per_sec: 1_000_000,
+                keys_per_sec: 1_000_000,
+                ..crate::config::AaeConfig::default()
+            };
+            repaired += AaeWorker::new(node, config)
+                .round(&token)
+                .await
+                .keys_repaired;
+        }
+        repaired
+    }
+
+    /// Drops every hint on every node (as if handoff never ran).
+    pub(crate) fn drop_hints(&self) {
+        for node in self.net.nodes.lock().values() {
+            for h in node.hints.scan(&[], usize::MAX).unwrap() {
+                node.hints.remove_delivered(&h).unwrap();
+            }
+        }
+    }
+
     pub(crate) fn backlog(&self) -> u64 {
         self.net
             .nodes
@@ -386,3 +416,6 @@ pub(crate) fn values(obj: &VersionedObject) -> Vec<String> {
 
 #[path = "sim_tests.rs"]
 mod tests;
+
+#[path = "sim_aae_tests.rs"]
+mod aae_tests;
