@@ -232,29 +232,47 @@ pub(crate) struct SimCluster {
     pub(crate) ids: Vec<DeviceId>,
 }
 
-impl SimCluster {
-    pub(crate) fn new(n: usize) -> Self {
-        let ids: Vec<DeviceId> = (1..=n).map(|i| DeviceId(format!("n{i}"))).collect();
-        let members = EpochMembers {
-            epoch: 1,
-            members: ids
-                .iter()
-                .enumerate()
-                .map(|(i, id)| Member {
+/// The sim's placement settings.
+pub(crate) fn sim_placement() -> PlacementConfig {
+    PlacementConfig {
+        partitions: 64,
+        replicas: 5,
+        ..PlacementConfig::default()
+    }
+}
+
+/// The membership of epoch `epoch` made of `ids`.
+pub(crate) fn sim_members(ids: &[DeviceId], epoch: u64) -> EpochMembers {
+    EpochMembers {
+        epoch,
+        members: ids
+            .iter()
+            .map(|id| {
+                let i: u16 = id.0[1..].parse().unwrap_or(0);
+                Member {
                     id: id.clone(),
                     endpoint: format!("sim:{i}"),
-                    gossip: std::net::SocketAddr::from(([127, 0, 0, 1], 1 + i as u16)),
+                    gossip: std::net::SocketAddr::from(([127, 0, 0, 1], i)),
                     capacity: 100,
                     bandwidth: 100,
                     zone: format!("z{i}"),
-                })
-                .collect(),
-        };
-        let placement = PlacementConfig {
-            partitions: 64,
-            replicas: 5,
-            ..PlacementConfig::default()
-        };
+                }
+            })
+            .collect(),
+    }
+}
+
+impl SimCluster {
+    pub(crate) fn new(n: usize) -> Self {
+        Self::with_initial(n, n)
+    }
+
+    /// `n` nodes, of which the first `initial` are the members of epoch 1
+    /// (the others wait to join).
+    pub(crate) fn with_initial(n: usize, initial: usize) -> Self {
+        let ids: Vec<DeviceId> = (1..=n).map(|i| DeviceId(format!("n{i}"))).collect();
+        let members = sim_members(&ids[..initial], 1);
+        let placement = sim_placement();
         let net = Arc::new(SimNet {
             nodes: Mutex::new(BTreeMap::new()),
             faults: Mutex::new(Faults::default()),
@@ -366,6 +384,19 @@ impl SimCluster {
         repaired
     }
 
+    /// Stands in for gossip: every node learns what every other publishes
+    /// (epochs, pull progress, hint backlogs).
+    pub(crate) fn gossip(&self) {
+        let nodes: Vec<Arc<Cluster>> = self.net.nodes.lock().values().cloned().collect();
+        for from in &nodes {
+            let state = from.own_state();
+            for to in nodes.iter().filter(|n| n.self_id != from.self_id) {
+                to.liveness
+                    .set_peer_state(from.self_id.clone(), state.clone());
+            }
+        }
+    }
+
     /// Drops every hint on every node (as if handoff never ran).
     pub(crate) fn drop_hints(&self) {
         for node in self.net.nodes.lock().values() {
@@ -419,3 +450,6 @@ mod tests;
 
 #[path = "sim_aae_tests.rs"]
 mod aae_tests;
+
+#[path = "sim_transition_tests.rs"]
+mod transition_tests;
