@@ -384,6 +384,23 @@ impl SimCluster {
         repaired
     }
 
+    /// Runs one tombstone-collection round on every node; returns the
+    /// tombstones removed in all.
+    pub(crate) async fn reap_round(&self) -> u64 {
+        let nodes: Vec<Arc<Cluster>> = self.net.nodes.lock().values().cloned().collect();
+        let token = tokio_util::sync::CancellationToken::new();
+        let config = crate::config::TombstonesConfig {
+            min_age_ms: 0,
+            ..crate::config::TombstonesConfig::default()
+        };
+        let mut reaped = 0;
+        for node in nodes {
+            let reaper = super::tombstones::Reaper::new(node, config.clone(), Duration::ZERO);
+            reaped += reaper.round(&token).await.reaped;
+        }
+        reaped
+    }
+
     /// Stands in for gossip: every node learns what every other publishes
     /// (epochs, pull progress, hint backlogs).
     pub(crate) fn gossip(&self) {
