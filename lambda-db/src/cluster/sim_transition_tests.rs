@@ -74,7 +74,7 @@ impl Run {
         let c = self.sim.node(&self.sim.ids[via]);
         for (i, v) in &self.acked {
             let r = c.coordinate_read(key(*i), opts(3, 2, 2)).await.unwrap();
-            assert_eq!(values(&r), [v.clone()], "key {i} {when}");
+            assert_eq!(values(&r), std::slice::from_ref(v), "key {i} {when}");
         }
     }
 
