@@ -228,6 +228,13 @@ impl Transitions {
         if s.planned_for == epochs {
             return;
         }
+        if !epochs.is_empty() && s.planned_for.ends_with(&epochs) {
+            // A switch (older layouts retired): nothing new to pull; keep
+            // the finished pulls as the record of the last change.
+            s.joiners = pull::joiners(&topo, self.cluster.replication.n as usize);
+            s.planned_for = epochs;
+            return;
+        }
         let n = self.cluster.replication.n as usize;
         let done = pull::load_done(&self.cluster.store, topo.epoch()).unwrap_or_default();
         s.pulls = pull::partitions_to_pull(&topo, &self.cluster.self_id, n)
