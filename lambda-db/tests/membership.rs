@@ -210,13 +210,15 @@ async fn a_wiped_node_is_refilled_by_anti_entropy_without_resurrections() {
             "{key} read through the wiped node: {read:?}"
         );
     }
-    let s = aae::fetch(&victim.to_string()).await.unwrap();
-    let others = aae::fetch(&a.to_string()).await.unwrap();
+    // Each pair of replicas is exchanged by the node whose id sorts first,
+    // so the repairs are counted at n1 and n2.
+    let mut repaired = 0;
+    for n in &cluster.nodes {
+        repaired += aae::fetch(&n.addr.to_string()).await.unwrap().keys_repaired;
+    }
     assert!(
-        s.keys_repaired + others.keys_repaired >= 80,
-        "the refill went through anti-entropy: {} + {}",
-        s.keys_repaired,
-        others.keys_repaired
+        repaired >= 80,
+        "the refill went through anti-entropy: {repaired} keys"
     );
 }
 
