@@ -234,6 +234,36 @@ bandwidth = 100
 zone = "b"
 "#;
 
+    #[tokio::test]
+    async fn a_watched_file_is_reloaded_when_it_changes_and_a_bad_one_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, FILE).unwrap();
+        let src = Arc::new(FileMembership::load(&path).unwrap());
+        let mut rx = src.subscribe();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(watch_file(
+            src.clone(),
+            std::time::Duration::from_millis(20),
+            stop.clone(),
+        ));
+        std::fs::write(&path, "not toml [").unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(
+            src.current().epoch,
+            3,
+            "a bad file keeps the last good membership"
+        );
+        std::fs::write(&path, FILE.replace("epoch = 3", "epoch = 4")).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), rx.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rx.borrow().epoch, 4);
+        stop.cancel();
+        task.await.unwrap();
+    }
+
     #[test]
     fn file_loads_validates_and_reloads() {
         let dir = tempfile::tempdir().unwrap();
