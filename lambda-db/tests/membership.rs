@@ -346,6 +346,36 @@ async fn a_node_joins_under_write_load_and_no_acknowledged_write_is_lost() {
     );
     check_all(&entry, &acked).await;
     check_all(&[cluster.nodes[joiner].addr], &acked).await;
+    // The operator commands: `transfers --watch` returns at once when the
+    // change is over; both print JSON.
+    let addr = cluster.nodes[joiner].addr.to_string();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(lambda_testkit::binary("lambda-db").unwrap())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let t = cli(&[
+        "transfers",
+        "--watch",
+        "--watch-timeout-s",
+        "20",
+        "-o",
+        "json",
+        "-e",
+        &addr,
+    ]);
+    assert_eq!(t["stable_epoch"], 2);
+    assert_eq!(t["in_transition"], false);
+    assert_eq!(t["nodes"].as_array().unwrap().len(), 4);
+    let a = cli(&["aae", "status", "-o", "json", "-e", &addr]);
+    assert_eq!(a["enabled"], true);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
