@@ -46,6 +46,12 @@ pub struct NodeConfig {
     pub chain: crate::chain::ChainConfig,
     /// Per-request billing (chain mode only).
     pub billing: crate::billing::BillingConfig,
+    /// Anti-entropy (Merkle tree exchanges between replicas).
+    pub aae: AaeConfig,
+    /// Membership changes: partition handoff to new owners.
+    pub transition: TransitionConfig,
+    /// Collection of tombstones.
+    pub tombstones: TombstonesConfig,
 }
 
 impl Default for NodeConfig {
@@ -67,6 +73,9 @@ impl Default for NodeConfig {
             hints: HintsConfig::default(),
             chain: crate::chain::ChainConfig::default(),
             billing: crate::billing::BillingConfig::default(),
+            aae: AaeConfig::default(),
+            transition: TransitionConfig::default(),
+            tombstones: TombstonesConfig::default(),
         }
     }
 }
@@ -215,6 +224,108 @@ impl Default for HintsConfig {
     }
 }
 
+/// Anti-entropy: background exchanges of Merkle trees between the replicas
+/// of each partition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AaeConfig {
+    /// Run anti-entropy.
+    pub enabled: bool,
+    /// Pause between rounds (a round compares every partition this node
+    /// holds with each of its other replicas), in milliseconds.
+    pub round_interval_ms: u64,
+    /// Most partitions compared per second.
+    pub partitions_per_sec: u32,
+    /// Most differing keys moved per second.
+    pub keys_per_sec: u32,
+    /// Most differing keys moved per partition per exchange; the rest waits
+    /// for the next round.
+    pub max_keys_per_exchange: usize,
+    /// Partitions whose roots are compared in one call.
+    pub batch_partitions: usize,
+    /// Deadline of one anti-entropy or handoff call, in milliseconds.
+    pub rpc_timeout_ms: u64,
+}
+
+impl Default for AaeConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            round_interval_ms: 60_000,
+            partitions_per_sec: 1_000,
+            keys_per_sec: 10_000,
+            max_keys_per_exchange: 10_000,
+            batch_partitions: 256,
+            rpc_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// Membership changes: how new owners pull their partitions and when old
+/// owners drop theirs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransitionConfig {
+    /// How often the membership file's modification time is checked, in
+    /// milliseconds (SIGHUP reloads it at once).
+    pub membership_poll_ms: u64,
+    /// Interval of the transition worker's checks, in milliseconds.
+    pub tick_ms: u64,
+    /// Wait between every node having installed a new layout and the first
+    /// pull, so that writes coordinated under the old layout alone have
+    /// finished; at least `replication.max_timeout_ms` is used.
+    pub settle_ms: u64,
+    /// After switching, how long a node keeps partitions it no longer holds
+    /// before dropping them, in milliseconds.
+    pub drop_grace_ms: u64,
+    /// Keys per page when pulling a partition.
+    pub page_keys: u32,
+    /// Bytes per page when pulling a partition.
+    pub page_bytes: u64,
+}
+
+impl Default for TransitionConfig {
+    fn default() -> Self {
+        Self {
+            membership_poll_ms: 2_000,
+            tick_ms: 500,
+            settle_ms: 0,
+            drop_grace_ms: 60_000,
+            page_keys: 1_000,
+            page_bytes: 4 << 20,
+        }
+    }
+}
+
+/// Collection of tombstones: a delete marker is removed only once every
+/// replica of every live layout holds the same tombstone-only object, no
+/// node holds hints for the key's replicas, and it is old enough.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TombstonesConfig {
+    /// Collect tombstones.
+    pub enabled: bool,
+    /// Pause between collection rounds, in milliseconds.
+    pub interval_ms: u64,
+    /// A tombstone younger than this is kept (writes still in flight when it
+    /// was made must have landed; gossip must have reported their hints), in
+    /// milliseconds; at least `replication.max_timeout_ms` is used.
+    pub min_age_ms: u64,
+    /// Most tombstones checked per round.
+    pub max_per_round: usize,
+}
+
+impl Default for TombstonesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval_ms: 60_000,
+            min_age_ms: 300_000,
+            max_per_round: 10_000,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +337,7 @@ mod tests {
         let cfg: NodeConfig = lambda_common::config::load(Some(&path), "LAMBDA_DB_TEST_UNUSED_")
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(cfg.placement.partitions, 1024);
+        assert!(cfg.aae.enabled);
+        assert_eq!(cfg.transition, TransitionConfig::default());
     }
 }

@@ -64,6 +64,15 @@ pub enum Error {
         /// What is wrong with it.
         source: DecodeError,
     },
+    /// The anti-entropy tree of a partition disagrees with itself; it is
+    /// rebuilt from the data.
+    #[error("anti-entropy tree of partition {partition} is inconsistent: {what}")]
+    MerkleCorrupt {
+        /// The partition.
+        partition: u32,
+        /// What is wrong.
+        what: String,
+    },
     /// The data directory belongs to a cluster with another layout.
     #[error("data directory mismatch: {0}")]
     Layout(String),
@@ -149,6 +158,7 @@ impl From<Error> for tonic::Status {
             Error::NotMember(_) => tonic::Status::permission_denied(msg),
             Error::Peer(_) => tonic::Status::invalid_argument(msg),
             Error::Corrupt { .. } => tonic::Status::data_loss(msg),
+            Error::MerkleCorrupt { .. } => tonic::Status::unavailable(msg),
             Error::Timeout(_) => tonic::Status::deadline_exceeded(msg),
             Error::Layout(_) => tonic::Status::failed_precondition(msg),
             Error::Internal(_) => tonic::Status::internal(msg),

@@ -7,8 +7,10 @@
 //! - [`keyspace`]: key → partition, and the on-disk key layout.
 //! - [`placement`]: partitions → preference lists of devices (CCHDP), and
 //!   rebalancing plans between epochs (the `lambda-placement` crate).
+//! - [`merkle`]: the per-partition anti-entropy hash tree, updated in the
+//!   same batch as every write.
 //! - [`store`]: the node's local versioned store (read-modify-write under
-//!   key locks, actor id, write fence).
+//!   key locks, actor id, node-wide dot counter, write fence).
 //! - [`request`]: validation of keys, values and per-request options.
 //! - [`api`]: the public KV gRPC service and the backends that serve it.
 //! - [`cluster`]: membership, gossip liveness, coordinator with sloppy
@@ -33,6 +35,7 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod keyspace;
+pub mod merkle;
 pub mod node;
 pub mod pdp_source;
 pub use lambda_placement as placement;

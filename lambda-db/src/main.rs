@@ -3,6 +3,9 @@
 //! ```text
 //! lambda-db start [--config FILE] [--data-dir DIR] [--listen ADDR]
 //! lambda-db print-config [--config FILE]
+//! lambda-db status [-e ADDR] [-o table|json]
+//! lambda-db aae status [-e ADDR] [-o table|json]
+//! lambda-db transfers [-e ADDR] [-o table|json] [--watch]
 //! lambda-db pledge --config FILE --owner-key FILE --stake S --capacity BYTES
 //!                  --bandwidth BPS --zone Z [--endpoint HOST:PORT] [-o table|json]
 //! lambda-db unpledge --config FILE --owner-key FILE [-o table|json]
@@ -18,7 +21,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lambda_common::shutdown::Shutdown;
 use lambda_common::telemetry::{self, LogFormat};
-use lambda_db::admin_cli::{Output, fetch_status, status_json, status_table};
+use lambda_db::admin_cli::{Output, aae, fetch_status, status_json, status_table, transfers};
 use lambda_db::config::{ENV_PREFIX, NodeConfig};
 
 #[derive(Parser, Debug)]
@@ -63,6 +66,36 @@ enum Command {
         #[arg(long, short, value_enum, default_value_t = Output::Table)]
         output: Output,
     },
+    /// Anti-entropy commands.
+    Aae {
+        #[command(subcommand)]
+        command: AaeCommand,
+    },
+    /// Show the progress of a membership change (partitions pulled by each
+    /// node, bytes), with progress bars.
+    Transfers {
+        #[command(flatten)]
+        target: Target,
+        /// Redraw live progress bars until the change is over.
+        #[arg(long, short)]
+        watch: bool,
+        /// With --watch, stop after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        watch_timeout_s: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AaeCommand {
+    /// A node's anti-entropy progress: rounds, keys repaired, bytes, and per
+    /// partition the time of the last exchange.
+    Status {
+        #[command(flatten)]
+        target: Target,
+        /// Most partitions listed in the table.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
 }
 
 #[derive(clap::Args, Debug)]
@@ -106,6 +139,16 @@ struct PledgeArgs {
     /// fees of its offline reports (0: none).
     #[arg(long, default_value_t = 1_000)]
     node_funds: u64,
+}
+
+#[derive(clap::Args, Debug)]
+struct Target {
+    /// The node's gRPC address.
+    #[arg(long, short, env = "LAMBDA_ENDPOINT", default_value = "127.0.0.1:7070")]
+    endpoint: String,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Output::Table)]
+    output: Output,
 }
 
 #[derive(clap::Args, Debug)]
@@ -167,6 +210,36 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Aae {
+            command: AaeCommand::Status { target, limit },
+        } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let s = runtime.block_on(aae::fetch(&target.endpoint))?;
+            match target.output {
+                Output::Json => println!("{}", aae::json(&s)),
+                Output::Table => print!("{}", aae::table(&s, now_ms(), limit)),
+            }
+            Ok(())
+        }
+        Command::Transfers {
+            target,
+            watch,
+            watch_timeout_s,
+        } => {
+            let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+            let t = if watch {
+                let every = std::time::Duration::from_millis(500);
+                let timeout = std::time::Duration::from_secs(watch_timeout_s);
+                runtime.block_on(transfers::watch(&target.endpoint, every, timeout))?
+            } else {
+                runtime.block_on(transfers::fetch(&target.endpoint))?
+            };
+            match target.output {
+                Output::Json => println!("{}", transfers::json(&t)),
+                Output::Table => print!("{}", transfers::table(&t)),
+            }
+            Ok(())
+        }
         Command::Start(args) => {
             telemetry::init("info", format);
             let cfg = args.load()?;
@@ -174,6 +247,12 @@ fn main() -> anyhow::Result<()> {
             runtime.block_on(run(cfg))
         }
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 async fn run(cfg: NodeConfig) -> anyhow::Result<()> {

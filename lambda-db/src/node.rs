@@ -1,11 +1,13 @@
 //! Assembling and running a storage node: open the store, join the cluster
-//! (when a membership is configured), bind the listener, serve until
-//! shutdown, then flush.
+//! (when a membership is configured, from a file or from the chain: gossip,
+//! hinted handoff, anti-entropy, tombstone collection, membership changes),
+//! bind the listener, serve until shutdown, then flush.
 //!
 //! [`start`] returns as soon as the node listens, with the bound address
 //! (useful with port 0) and a handle to wait for the node to stop. The bound
 //! address is also written to `<data_dir>/listen.addr` for scripts and tests.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -20,17 +22,22 @@ use crate::billing::{self, Biller, BillingService};
 use crate::chain::auth::PeerSigner;
 use crate::chain::gossip_auth::GossipAuth;
 use crate::chain::join::ChainMode;
+use crate::cluster::aae::worker::AaeWorker;
 use crate::cluster::admin::AdminService;
 use crate::cluster::coordinator::ClusterBackend;
 use crate::cluster::gossip::{self, GossipSettings};
 use crate::cluster::hinted_handoff::HandoffWorker;
 use crate::cluster::hints::HintStore;
+use crate::cluster::layouts;
 use crate::cluster::liveness::Liveness;
-use crate::cluster::membership::{EpochMembers, FileMembership, MembershipSource};
+use crate::cluster::membership::{EpochMembers, FileMembership, MembershipSource, watch_file};
 use crate::cluster::replica_service::ReplicaService;
+use crate::cluster::tombstones::Reaper;
+use crate::cluster::topology::Topology;
+use crate::cluster::transition::Transitions;
 use crate::cluster::transport::GrpcTransport;
 use crate::cluster::view::ClusterView;
-use crate::cluster::{Cluster, ClusterParts};
+use crate::cluster::{Cluster, ClusterParts, Joined};
 use crate::config::NodeConfig;
 use crate::keyspace::Keyspace;
 use crate::pdp_source::PdpSource;
@@ -110,31 +117,47 @@ fn open_store(config: &NodeConfig) -> Result<(Arc<RocksEngine>, Arc<LocalStore>)
     Ok((engine, store))
 }
 
-/// Builds the cluster state from the membership file and starts gossip and
-/// hinted handoff.
+/// Builds the cluster state from the membership file (and the layouts the
+/// node persisted, or its peers serve), starts the cluster workers, and
+/// watches the file for membership changes.
 async fn join_cluster(
     config: &NodeConfig,
     store: Arc<LocalStore>,
     shutdown: &CancellationToken,
-) -> Result<Arc<Cluster>, NodeError> {
+) -> Result<Joined, NodeError> {
     let Some(file) = &config.cluster.membership_file else {
         return Err(NodeError::Config("no membership file".into()));
     };
-    let source = FileMembership::load(file)?;
+    let source = Arc::new(FileMembership::load(file)?);
     let members = source.current();
     let self_id = DeviceId(config.node_id.clone());
-    if members.get(&self_id).is_none() {
-        return Err(NodeError::Config(format!(
-            "node_id {self_id} is not in the membership file {}",
-            file.display()
-        )));
-    }
-    build_cluster(config, store, &members, self_id, None, shutdown).await
+    let joined = build_cluster(config, store, &members, self_id, None, shutdown)
+        .await
+        .map_err(|e| match e {
+            NodeError::Config(m) => {
+                NodeError::Config(format!("{m} (membership file {})", file.display()))
+            }
+            other => other,
+        })?;
+    tokio::spawn(
+        joined
+            .transitions
+            .clone()
+            .run(source.subscribe(), shutdown.clone()),
+    );
+    tokio::spawn(watch_file(
+        source.clone(),
+        Duration::from_millis(config.transition.membership_poll_ms.max(10)),
+        shutdown.clone(),
+    ));
+    Ok(joined)
 }
 
-/// Builds the cluster state of member `self_id` of `members` and starts
-/// gossip and hinted handoff. In chain mode, `auth` signs peer calls and
-/// gossip datagrams.
+/// Builds the cluster state of node `self_id` from `members` (or the
+/// layouts it persisted, or its peers serve) and starts gossip, hinted
+/// handoff, anti-entropy and tombstone collection. The caller feeds later
+/// memberships to the returned [`Transitions`]. In chain mode, `auth` signs
+/// peer calls and gossip datagrams.
 pub(crate) async fn build_cluster(
     config: &NodeConfig,
     store: Arc<LocalStore>,
@@ -142,17 +165,28 @@ pub(crate) async fn build_cluster(
     self_id: DeviceId,
     auth: Option<(Arc<PeerSigner>, GossipAuth)>,
     shutdown: &CancellationToken,
-) -> Result<Arc<Cluster>, NodeError> {
-    let me = members.get(&self_id).cloned().ok_or_else(|| {
-        NodeError::Config(format!(
-            "{self_id} is not a member of epoch {}",
-            members.epoch
-        ))
-    })?;
-    let view = ClusterView::new(members, &config.placement)?;
+) -> Result<Joined, NodeError> {
     let c = &config.cluster;
     let rpc_timeout = Duration::from_millis(c.rpc_timeout_ms);
-    let mut transport = GrpcTransport::new(self_id.clone(), rpc_timeout);
+    let ask_timeout = rpc_timeout.max(Duration::from_secs(2));
+    let all = layouts::initial(&store, members, &self_id, ask_timeout).await?;
+    let me = all
+        .iter()
+        .rev()
+        .find_map(|l| l.get(&self_id))
+        .cloned()
+        .ok_or_else(|| {
+            NodeError::Config(format!(
+                "{self_id} is not a member of epoch {} nor of a layout this node serves",
+                members.epoch
+            ))
+        })?;
+    let views = all
+        .iter()
+        .map(|l| ClusterView::new(l, &config.placement).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sync_timeout = Duration::from_millis(config.aae.rpc_timeout_ms);
+    let mut transport = GrpcTransport::new(self_id.clone(), rpc_timeout, sync_timeout);
     if let Some((signer, _)) = &auth {
         transport = transport.with_signer(signer.clone());
     }
@@ -160,7 +194,7 @@ pub(crate) async fn build_cluster(
         self_id: self_id.clone(),
         hints: Arc::new(HintStore::open(store.clone(), config.hints.max_backlog)?),
         store,
-        view,
+        view: Topology::new(views),
         liveness: Arc::new(Liveness::new(
             self_id,
             Duration::from_millis(c.suspect_ms),
@@ -171,15 +205,17 @@ pub(crate) async fn build_cluster(
         replication: config.replication.clone(),
         max_n: config.placement.replicas,
         rpc_timeout,
+        sync_timeout,
     });
+    let seeds: BTreeSet<SocketAddr> = all
+        .iter()
+        .flat_map(|l| l.members.iter())
+        .filter(|m| m.id != me.id && !m.gossip.ip().is_unspecified())
+        .map(|m| m.gossip)
+        .collect();
     let settings = GossipSettings {
         listen: me.gossip,
-        seeds: members
-            .members
-            .iter()
-            .filter(|m| m.id != me.id && !m.gossip.ip().is_unspecified())
-            .map(|m| m.gossip)
-            .collect(),
+        seeds: seeds.into_iter().collect(),
         cluster_id: c.cluster_id.clone(),
         interval: Duration::from_millis(c.gossip_interval_ms),
         phi_threshold: c.phi_threshold,
@@ -191,13 +227,38 @@ pub(crate) async fn build_cluster(
         token.cancelled().await;
         let _ = handle.shutdown().await;
     });
-    let worker = HandoffWorker::new(
+    let transitions = spawn_workers(config, &cluster, shutdown);
+    Ok(Joined {
+        cluster,
+        transitions,
+    })
+}
+
+/// Starts the background workers of a cluster node (hinted handoff,
+/// anti-entropy, tombstone collection) and makes its membership-change
+/// driver, which the caller runs on its membership source.
+fn spawn_workers(
+    config: &NodeConfig,
+    cluster: &Arc<Cluster>,
+    shutdown: &CancellationToken,
+) -> Arc<Transitions> {
+    let handoff = HandoffWorker::new(
         cluster.clone(),
         Duration::from_millis(config.hints.scan_interval_ms),
         config.hints.delivery_per_sec,
     );
-    tokio::spawn(worker.run(shutdown.clone()));
-    Ok(cluster)
+    tokio::spawn(handoff.run(shutdown.clone()));
+    tokio::spawn(AaeWorker::new(cluster.clone(), config.aae.clone()).run(shutdown.clone()));
+    let longest = Duration::from_millis(u64::from(config.replication.max_timeout_ms));
+    tokio::spawn(
+        Reaper::new(cluster.clone(), config.tombstones.clone(), longest).run(shutdown.clone()),
+    );
+    Transitions::new(
+        cluster.clone(),
+        config.transition.clone(),
+        config.placement.clone(),
+        longest,
+    )
 }
 
 /// Chain mode: loads the node key, links to the chain and starts billing.
@@ -233,10 +294,11 @@ pub async fn start(
         Some(c) => Some(start_billing(&config, c, engine.clone(), &shutdown)?),
         None => None,
     };
-    let cluster = match (&chain, &config.cluster.membership_file) {
+    let joined = match (&chain, &config.cluster.membership_file) {
         (None, Some(_)) => Some(join_cluster(&config, store.clone(), &shutdown).await?),
         _ => None,
     };
+    let cluster = joined.as_ref().map(|j| j.cluster.clone());
     let node_id = chain
         .as_ref()
         .map_or_else(|| config.node_id.clone(), |c| c.node_id().0);
@@ -272,16 +334,24 @@ pub async fn start(
     if let Some(b) = &biller {
         kv = kv.with_guard(b.clone());
     }
-    let mut admin = AdminService::new(
+    let joined_slot = match &chain {
+        Some(c) => c.joined_slot(),
+        None => {
+            let slot = std::sync::OnceLock::new();
+            if let Some(j) = joined {
+                let _ = slot.set(j);
+            }
+            Arc::new(slot)
+        }
+    };
+    let admin = AdminService::new(
         node_id,
         store.clone(),
-        cluster.clone(),
+        joined_slot,
         kv.gate(),
         config.replication.n,
+        config.aae.enabled,
     );
-    if let Some(c) = &chain {
-        admin = admin.with_cluster_slot(c.cluster_slot());
-    }
     let services = Services {
         kv,
         admin,

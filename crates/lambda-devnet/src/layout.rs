@@ -281,8 +281,10 @@ fn node_entry(
     })
 }
 
-/// A storage node's configuration: fast failure detection and hint
-/// delivery for a local devnet, the chain's endpoints and its node key.
+/// A storage node's configuration: fast failure detection, hint delivery,
+/// anti-entropy rounds and membership changes for a local devnet (client
+/// deadlines capped at 10 s, so a membership change settles 10 s after
+/// every node installed it), the chain's endpoints and its node key.
 pub(crate) fn node_config(m: &Manifest, n: &NodeEntry) -> NodeConfig {
     let mut cfg = NodeConfig {
         node_id: n.id.clone(),
@@ -296,6 +298,9 @@ pub(crate) fn node_config(m: &Manifest, n: &NodeEntry) -> NodeConfig {
     cfg.cluster.startup_grace_ms = 3000;
     cfg.cluster.gossip_interval_ms = 200;
     cfg.hints.scan_interval_ms = 500;
+    cfg.replication.max_timeout_ms = 10_000;
+    cfg.aae.round_interval_ms = 10_000;
+    cfg.transition.drop_grace_ms = 10_000;
     cfg.chain.endpoints = m.chain_endpoints();
     cfg.chain.node_key_file = Some(n.key_file.clone());
     cfg

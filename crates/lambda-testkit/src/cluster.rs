@@ -1,8 +1,11 @@
 //! A local cluster of `lambda-db` processes on loopback, for multi-process
 //! tests and load generators: writes the membership file and one config per
 //! node, starts the processes, and lets the caller kill, pause, resume and
-//! restart any of them. [`ChainNode`] is a node in chain mode (membership
-//! from a [`crate::chain::LocalChain`], joined by `lambda-db pledge`).
+//! restart any of them, wipe a node's data directory, and change the
+//! membership (add or remove a node: the file is rewritten with the next
+//! epoch, which the nodes pick up by watching it). [`ChainNode`] is a node
+//! in chain mode (membership from a [`crate::chain::LocalChain`], joined by
+//! `lambda-db pledge`).
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -59,6 +62,12 @@ pub struct LocalCluster {
     pub nodes: Vec<LocalNode>,
     /// The membership file.
     pub membership_file: PathBuf,
+    /// The epoch written in the membership file.
+    pub epoch: u64,
+    /// Ids of the nodes in the membership file.
+    pub members: Vec<String>,
+    root: PathBuf,
+    spec: ClusterSpec,
 }
 
 fn free_udp_port() -> Result<u16> {
@@ -66,19 +75,24 @@ fn free_udp_port() -> Result<u16> {
     Ok(s.local_addr()?.port())
 }
 
-fn membership_toml(
-    ids: &[String],
-    addrs: &[SocketAddr],
-    gossip: &[SocketAddr],
-    zones: usize,
-) -> String {
-    let mut out = String::from("epoch = 1\n");
-    for (i, id) in ids.iter().enumerate() {
+/// A node's id and addresses, as the membership file lists it.
+#[derive(Clone, Debug)]
+struct Entry {
+    id: String,
+    addr: SocketAddr,
+    gossip: SocketAddr,
+}
+
+fn membership_toml(epoch: u64, nodes: &[Entry], zones: usize) -> String {
+    let mut out = format!("epoch = {epoch}\n");
+    for n in nodes {
+        let i: usize = n.id[1..].parse().unwrap_or(1);
         out.push_str(&format!(
-            "\n[[node]]\nid = \"{id}\"\nendpoint = \"{}\"\ngossip = \"{}\"\ncapacity = 100\nbandwidth = 100\nzone = \"z{}\"\n",
-            addrs[i],
-            gossip[i],
-            i % zones.max(1)
+            "\n[[node]]\nid = \"{}\"\nendpoint = \"{}\"\ngossip = \"{}\"\ncapacity = 100\nbandwidth = 100\nzone = \"z{}\"\n",
+            n.id,
+            n.addr,
+            n.gossip,
+            (i - 1) % zones.max(1)
         ));
     }
     out
@@ -98,61 +112,136 @@ fn node_toml(id: &str, dir: &Path, addr: SocketAddr, membership: &Path, extra: &
 impl LocalCluster {
     /// Writes the files under `root` and starts every node.
     pub fn start(root: &Path, spec: &ClusterSpec) -> Result<Self> {
-        let ids: Vec<String> = (1..=spec.nodes).map(|i| format!("n{i}")).collect();
-        let addrs = (0..spec.nodes)
-            .map(|_| Ok(SocketAddr::from(([127, 0, 0, 1], free_port()?))))
-            .collect::<Result<Vec<_>>>()?;
-        let gossip = (0..spec.nodes)
-            .map(|_| Ok(SocketAddr::from(([127, 0, 0, 1], free_udp_port()?))))
-            .collect::<Result<Vec<_>>>()?;
         std::fs::create_dir_all(root)?;
-        let membership_file = root.join("membership.toml");
-        std::fs::write(
-            &membership_file,
-            membership_toml(&ids, &addrs, &gossip, spec.zones),
-        )?;
-        let bin = binary("lambda-db")?;
-        let mut nodes = Vec::new();
-        for (i, id) in ids.iter().enumerate() {
-            let data_dir = root.join(id);
-            let config = root.join(format!("{id}.toml"));
-            std::fs::write(
-                &config,
-                node_toml(
-                    id,
-                    &data_dir,
-                    addrs[i],
-                    &membership_file,
-                    &spec.extra_config,
-                ),
-            )?;
-            let args = vec![
-                "start".into(),
-                "--config".into(),
-                config.display().to_string(),
-            ];
-            let process = Process::spawn(
-                bin.clone(),
-                args,
-                spec.env.clone(),
-                root.join(format!("{id}.log")),
-            )?;
-            nodes.push(LocalNode {
-                id: id.clone(),
-                addr: addrs[i],
-                gossip: gossip[i],
-                data_dir,
-                process,
-            });
+        let mut cluster = Self {
+            nodes: Vec::new(),
+            membership_file: root.join("membership.toml"),
+            epoch: 1,
+            members: Vec::new(),
+            root: root.to_path_buf(),
+            spec: spec.clone(),
+        };
+        let planned = (1..=spec.nodes)
+            .map(|i| cluster.plan(&format!("n{i}")))
+            .collect::<Result<Vec<_>>>()?;
+        cluster.members = planned.iter().map(|e| e.id.clone()).collect();
+        cluster.write_membership(&planned)?;
+        for e in planned {
+            let node = cluster.spawn(e)?;
+            cluster.nodes.push(node);
         }
-        for n in &nodes {
+        for n in &cluster.nodes {
             wait_for_port(n.addr, Duration::from_secs(60))
                 .with_context(|| format!("{} log:\n{}", n.id, n.process.log()))?;
         }
-        Ok(Self {
-            nodes,
-            membership_file,
+        Ok(cluster)
+    }
+
+    /// Allocates the ports of node `id`.
+    fn plan(&self, id: &str) -> Result<Entry> {
+        Ok(Entry {
+            id: id.to_string(),
+            addr: SocketAddr::from(([127, 0, 0, 1], free_port()?)),
+            gossip: SocketAddr::from(([127, 0, 0, 1], free_udp_port()?)),
         })
+    }
+
+    /// Writes the config of a planned node and starts it.
+    fn spawn(&self, e: Entry) -> Result<LocalNode> {
+        let data_dir = self.root.join(&e.id);
+        let config = self.root.join(format!("{}.toml", e.id));
+        std::fs::write(
+            &config,
+            node_toml(
+                &e.id,
+                &data_dir,
+                e.addr,
+                &self.membership_file,
+                &self.spec.extra_config,
+            ),
+        )?;
+        let args = vec![
+            "start".into(),
+            "--config".into(),
+            config.display().to_string(),
+        ];
+        let process = Process::spawn(
+            binary("lambda-db")?,
+            args,
+            self.spec.env.clone(),
+            self.root.join(format!("{}.log", e.id)),
+        )?;
+        Ok(LocalNode {
+            id: e.id,
+            addr: e.addr,
+            gossip: e.gossip,
+            data_dir,
+            process,
+        })
+    }
+
+    /// The membership entries of the current members plus `extra`.
+    fn entries(&self, extra: &[Entry]) -> Vec<Entry> {
+        let mut out: Vec<Entry> = self
+            .nodes
+            .iter()
+            .filter(|n| self.members.contains(&n.id))
+            .map(|n| Entry {
+                id: n.id.clone(),
+                addr: n.addr,
+                gossip: n.gossip,
+            })
+            .collect();
+        out.extend(
+            extra
+                .iter()
+                .filter(|e| self.members.contains(&e.id))
+                .cloned(),
+        );
+        out
+    }
+
+    /// Writes the membership file at the current epoch (atomically, so a
+    /// node never reads half a file).
+    fn write_membership(&self, nodes: &[Entry]) -> Result<()> {
+        let tmp = self.root.join("membership.toml.tmp");
+        std::fs::write(&tmp, membership_toml(self.epoch, nodes, self.spec.zones))?;
+        std::fs::rename(&tmp, &self.membership_file)?;
+        Ok(())
+    }
+
+    /// Starts a new node and adds it to the membership (next epoch);
+    /// returns its index in `nodes`.
+    pub fn add_node(&mut self) -> Result<usize> {
+        let e = self.plan(&format!("n{}", self.nodes.len() + 1))?;
+        self.members.push(e.id.clone());
+        self.epoch += 1;
+        self.write_membership(&self.entries(std::slice::from_ref(&e)))?;
+        let node = self.spawn(e)?;
+        wait_for_port(node.addr, Duration::from_secs(60)).with_context(|| node.process.log())?;
+        self.nodes.push(node);
+        Ok(self.nodes.len() - 1)
+    }
+
+    /// Removes node `i` from the membership (next epoch); the process keeps
+    /// running (it serves until the change is over).
+    pub fn remove_node(&mut self, i: usize) -> Result<()> {
+        let id = self.nodes[i].id.clone();
+        self.members.retain(|m| *m != id);
+        self.epoch += 1;
+        self.write_membership(&self.entries(&[]))
+    }
+
+    /// Kills node `i`, deletes its data directory, and starts it again
+    /// (it comes back with a new actor id and no data).
+    pub fn wipe(&mut self, i: usize) -> Result<()> {
+        let n = &mut self.nodes[i];
+        n.process.kill9()?;
+        if n.data_dir.exists() {
+            std::fs::remove_dir_all(&n.data_dir)?;
+        }
+        n.process.restart()?;
+        wait_for_port(n.addr, Duration::from_secs(60)).with_context(|| n.process.log())
     }
 
     /// gRPC endpoints as `http://` URIs.
@@ -211,6 +300,7 @@ pub fn chain_node_toml(
         "data_dir = \"{}\"\nlisten = \"{addr}\"\nshutdown_grace_ms = 2000\n\n\
          [cluster]\nrpc_timeout_ms = 1500\nsuspect_ms = 3000\nstartup_grace_ms = 2000\n\
          gossip_interval_ms = 100\n\n[hints]\nscan_interval_ms = 200\n\n\
+         [replication]\nmax_timeout_ms = 5000\n\n[transition]\ntick_ms = 200\n\n\
          [chain]\nendpoints = [{}]\noffline_report_after_ms = {offline_after_ms}\n\n{extra}\n",
         dir.display(),
         eps.join(", ")

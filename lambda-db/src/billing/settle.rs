@@ -6,7 +6,10 @@
 //! charges only differences, so the settled usage is the client's final
 //! statement whichever node lands last. A receipt that grows after it was
 //! settled (a late request billed to the previous epoch) is submitted
-//! again.
+//! again. A statement the chain refuses as stale (the recorded one is not
+//! dominated by it: the client signed two incomparable statements, e.g.
+//! from two processes with one key) is not sent again until the receipt
+//! grows; the refusal is logged once.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,6 +36,13 @@ struct Due {
 
 /// How long a submitted settlement is given to land before it is sent again.
 const RESUBMIT_AFTER: Duration = Duration::from_secs(10);
+
+/// The chain's reason code for a statement that does not dominate the one
+/// recorded.
+const STALE: &str = "stale_usage";
+
+/// A moment that never comes (the resubmission gate of a stale statement).
+const NEVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Settles finished epochs every `settle_interval_ms` until `cancel`.
 pub async fn run(biller: Arc<Biller>, identity: NodeIdentity, cancel: CancellationToken) {
@@ -115,10 +125,9 @@ async fn round(
             }
         }
         let key = (d.client, d.epoch);
-        if sent
-            .get(&key)
-            .is_some_and(|(n, at)| *n >= d.requests && at.elapsed() < RESUBMIT_AFTER)
-        {
+        if sent.get(&key).is_some_and(|(n, at)| {
+            *n >= d.requests && (at.elapsed() < RESUBMIT_AFTER || *at > Instant::now())
+        }) {
             continue;
         }
         let n = match nonce {
@@ -142,6 +151,17 @@ async fn round(
                 nonce = Some(n + 1);
                 sent.insert(key, (d.requests, Instant::now()));
                 tracing::info!(client = %d.client, epoch = d.epoch, requests = d.requests, tx = %hash, "usage settlement submitted");
+            }
+            Err(ClientError::Rejected {
+                reason, message, ..
+            }) if reason == STALE => {
+                // Permanent for this receipt: wait until it grows.
+                let never = Instant::now()
+                    .checked_add(NEVER)
+                    .unwrap_or_else(Instant::now);
+                sent.insert(key, (d.requests, never));
+                tracing::warn!(client = %d.client, epoch = d.epoch, %message,
+                    "usage settlement refused as stale; not resubmitted until the client's receipt grows");
             }
             Err(e) => {
                 nonce = None;

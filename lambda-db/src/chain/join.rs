@@ -10,9 +10,12 @@
 //! that leaves the membership (unpledged, or voted offline) refuses KV
 //! requests again; peers stop accepting its calls one epoch later.
 //!
-//! Views are installed whole at each epoch here; moving partitions between
-//! old and new owners is the anti-entropy issue's transition driver, which
-//! consumes the same [`MembershipSource::subscribe`] channel.
+//! Each epoch whose members differ from the last one installed (ids,
+//! endpoints, weights, zones) goes to the membership-change driver
+//! ([`crate::cluster::transition`]): reads and writes use the old and new
+//! layouts jointly while new owners pull their partitions, then the node
+//! switches and old owners drop what they no longer hold. Epochs that
+//! change nothing in the ring, and epochs without members, are skipped.
 
 use std::sync::{Arc, OnceLock};
 
@@ -26,11 +29,10 @@ use super::membership::ChainMembership;
 use super::offline::OfflineReporter;
 use super::{ChainLink, ChainLinkError, NodeIdentity, load_or_create_identity};
 use crate::api::KvBackend;
-use crate::cluster::Cluster;
+use crate::cluster::Joined;
 use crate::cluster::coordinator::ClusterBackend;
 use crate::cluster::membership::{EpochMembers, MembershipSource};
 use crate::cluster::replica_service::ReplicaService;
-use crate::cluster::view::ClusterView;
 use crate::config::NodeConfig;
 use crate::error::{Error, Result};
 use crate::node::{NodeError, build_cluster};
@@ -55,7 +57,7 @@ pub struct ChainMode {
     pub signer: Arc<PeerSigner>,
     /// Checks incoming peer calls.
     pub verifier: Arc<PeerVerifier>,
-    cluster: Arc<OnceLock<Arc<Cluster>>>,
+    joined: Arc<OnceLock<Joined>>,
     replica: Arc<OnceLock<ReplicaServer<ReplicaService>>>,
     gate: GatedReplica,
 }
@@ -85,7 +87,7 @@ impl ChainMode {
             membership,
             signer,
             verifier,
-            cluster: Arc::new(OnceLock::new()),
+            joined: Arc::new(OnceLock::new()),
             replica,
             gate,
         })
@@ -102,7 +104,7 @@ impl ChainMode {
         Arc::new(MemberBackend {
             me: self.node_id(),
             members: self.membership.subscribe(),
-            cluster: self.cluster.clone(),
+            joined: self.joined.clone(),
         })
     }
 
@@ -111,15 +113,15 @@ impl ChainMode {
         self.gate.clone()
     }
 
-    /// The cluster, once joined.
-    pub fn cluster(&self) -> Option<Arc<Cluster>> {
-        self.cluster.get().cloned()
+    /// The cluster part, once joined.
+    pub fn joined(&self) -> Option<Joined> {
+        self.joined.get().cloned()
     }
 
-    /// Where the cluster appears once the node has joined (for the admin
-    /// status).
-    pub fn cluster_slot(&self) -> Arc<OnceLock<Arc<Cluster>>> {
-        self.cluster.clone()
+    /// Where the cluster part appears once the node has joined (for the
+    /// admin service).
+    pub fn joined_slot(&self) -> Arc<OnceLock<Joined>> {
+        self.joined.clone()
     }
 
     /// Waits (until `shutdown`) for the first epoch that includes this
@@ -135,15 +137,21 @@ impl ChainMode {
                 return;
             };
             match self.join(&config, store, &members, &shutdown).await {
-                Ok(cluster) => {
-                    tokio::spawn(follow_views(
-                        cluster.clone(),
-                        self.membership.subscribe(),
-                        config.placement.clone(),
-                        shutdown.clone(),
-                    ));
+                Ok(joined) => {
+                    // The newest layout the cluster serves (a restarted node
+                    // starts from the layouts it persisted).
+                    let built = joined
+                        .cluster
+                        .view
+                        .get()
+                        .memberships()
+                        .pop()
+                        .map_or(members, Arc::new);
+                    let changes =
+                        ring_changes(self.membership.subscribe(), built, shutdown.clone());
+                    tokio::spawn(joined.transitions.run(changes, shutdown.clone()));
                     let reporter = OfflineReporter::new(
-                        cluster,
+                        joined.cluster,
                         self.link.clone(),
                         self.identity.clone(),
                         self.membership.clone(),
@@ -183,9 +191,9 @@ impl ChainMode {
         store: Arc<LocalStore>,
         members: &EpochMembers,
         shutdown: &CancellationToken,
-    ) -> Result<Arc<Cluster>, NodeError> {
+    ) -> Result<Joined, NodeError> {
         let gossip = GossipAuth::new(self.signer.clone(), self.membership.keys());
-        let cluster = build_cluster(
+        let joined = build_cluster(
             config,
             store,
             members,
@@ -195,59 +203,70 @@ impl ChainMode {
         )
         .await?;
         let limit = config.limits.max_request_bytes;
-        let server = ReplicaServer::new(ReplicaService::new(cluster.clone()))
+        let server = ReplicaServer::new(ReplicaService::new(joined.cluster.clone()))
             .max_decoding_message_size(limit)
             .max_encoding_message_size(limit);
         let _ = self.replica.set(server);
-        let _ = self.cluster.set(cluster.clone());
-        Ok(cluster)
+        let _ = self.joined.set(joined.clone());
+        Ok(joined)
     }
 }
 
-/// Installs the view of each new non-empty membership.
-pub async fn follow_views(
-    cluster: Arc<Cluster>,
+/// The memberships of `rx` that change the ring: each differs from the
+/// last one forwarded in its members (epochs that only renumber the same
+/// members, and epochs without members, are skipped), starting from
+/// `built_from`, the membership the cluster was built from.
+pub fn ring_changes(
     mut rx: watch::Receiver<Arc<EpochMembers>>,
-    placement: crate::placement::PlacementConfig,
+    built_from: Arc<EpochMembers>,
     shutdown: CancellationToken,
-) {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            r = rx.changed() => if r.is_err() { return },
-        }
-        let members = rx.borrow_and_update().clone();
-        if members.epoch == cluster.view.get().epoch() {
-            continue;
-        }
-        if members.members.is_empty() {
-            tracing::warn!(
-                epoch = members.epoch,
-                "epoch without members; keeping the last view"
-            );
-            continue;
-        }
-        match ClusterView::new(&members, &placement) {
-            Ok(view) => {
+) -> watch::Receiver<Arc<EpochMembers>> {
+    let (tx, out) = watch::channel(built_from.clone());
+    tokio::spawn(async move {
+        let mut last = built_from;
+        loop {
+            let members = rx.borrow_and_update().clone();
+            if changes_ring(&last, &members) {
                 tracing::info!(
                     epoch = members.epoch,
                     members = members.members.len(),
-                    "installed the epoch's view"
+                    "the epoch changes the ring; starting a membership change"
                 );
-                cluster.view.set(view);
+                last = members.clone();
+                if tx.send(members).is_err() {
+                    return;
+                }
             }
-            Err(e) => {
-                tracing::error!(error = %e, epoch = members.epoch, "epoch view not installed")
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                r = rx.changed() => if r.is_err() { return },
             }
         }
+    });
+    out
+}
+
+/// Whether `next` is a ring change after `last`: a later, non-empty epoch
+/// with other members.
+fn changes_ring(last: &EpochMembers, next: &EpochMembers) -> bool {
+    if next.epoch <= last.epoch {
+        return false;
     }
+    if next.members.is_empty() {
+        tracing::warn!(
+            epoch = next.epoch,
+            "epoch without members; keeping the last layout"
+        );
+        return false;
+    }
+    next.members != last.members
 }
 
 /// The KV backend of a chain-mode node.
 struct MemberBackend {
     me: DeviceId,
     members: watch::Receiver<Arc<EpochMembers>>,
-    cluster: Arc<OnceLock<Arc<Cluster>>>,
+    joined: Arc<OnceLock<Joined>>,
 }
 
 impl MemberBackend {
@@ -260,9 +279,9 @@ impl MemberBackend {
         if members.get(&self.me).is_none() {
             return Err(refuse());
         }
-        self.cluster
+        self.joined
             .get()
-            .map(|c| ClusterBackend(c.clone()))
+            .map(|j| ClusterBackend(j.cluster.clone()))
             .ok_or_else(refuse)
     }
 }

@@ -1,6 +1,8 @@
 //! The `lambda.node.v1.Admin` service: a node's status for operators —
 //! members and whether this node sees them up, partitions each owns, the hint
-//! backlog and deliveries, overload counters.
+//! backlog and deliveries, overload counters — anti-entropy progress,
+//! membership-change progress, and the layouts the node serves (which a new
+//! node asks for when it joins).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -9,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use lambda_proto::node::v1 as pb;
 use tonic::{Request, Response, Status};
 
-use super::Cluster;
+use super::{Cluster, Joined};
 use crate::api::RequestGate;
 use crate::placement::DeviceId;
 use crate::store::LocalStore;
@@ -21,37 +23,120 @@ pub struct AdminService {
     store: Arc<LocalStore>,
     /// Set once the node is part of a cluster (at start from a membership
     /// file; in chain mode when the first epoch that includes it begins).
-    cluster: Arc<OnceLock<Arc<Cluster>>>,
+    joined: Arc<OnceLock<Joined>>,
+    aae_enabled: bool,
     gate: Arc<RequestGate>,
     default_n: u32,
 }
 
 impl AdminService {
-    /// The service of a node.
+    /// The service of a node; `joined` holds its cluster part once it has
+    /// one (filled at start from a membership file, later in chain mode).
     pub fn new(
         node_id: String,
         store: Arc<LocalStore>,
-        cluster: Option<Arc<Cluster>>,
+        joined: Arc<OnceLock<Joined>>,
         gate: Arc<RequestGate>,
         default_n: u32,
+        aae_enabled: bool,
     ) -> Self {
-        let slot = OnceLock::new();
-        if let Some(c) = cluster {
-            let _ = slot.set(c);
-        }
         Self {
             node_id,
             store,
-            cluster: Arc::new(slot),
+            joined,
+            aae_enabled,
             gate,
             default_n,
         }
     }
 
-    /// Reads the cluster from `slot`, which is filled later (chain mode).
-    pub fn with_cluster_slot(mut self, slot: Arc<OnceLock<Arc<Cluster>>>) -> Self {
-        self.cluster = slot;
-        self
+    /// Anti-entropy progress.
+    pub fn aae_status(&self) -> pb::AaeStatusResponse {
+        let mut resp = pb::AaeStatusResponse {
+            node_id: self.node_id.clone(),
+            enabled: self.aae_enabled,
+            trees_rebuilt: self.store.merkle_rebuilds(),
+            ..Default::default()
+        };
+        let Some(Joined { cluster, .. }) = self.joined.get() else {
+            return resp;
+        };
+        let s = cluster.aae.snapshot();
+        resp.rounds = s.rounds;
+        resp.partitions_held = s.held;
+        resp.round_progress = s.progress;
+        resp.exchanges = s.exchanges;
+        resp.keys_repaired = s.keys_repaired;
+        resp.bytes = s.bytes;
+        resp.tombstones_reaped = s.tombstones_reaped;
+        resp.partitions = s
+            .partitions
+            .into_iter()
+            .map(|(p, st)| pb::PartitionAae {
+                partition: p,
+                last_exchange_ms: st.last_exchange_ms,
+                keys_repaired: st.keys_repaired,
+                bytes: st.bytes,
+                keys: self.store.merkle().summary(p).keys,
+                failures: st.failures,
+            })
+            .collect();
+        resp
+    }
+
+    /// Membership-change progress.
+    pub fn transfers(&self) -> pb::TransfersResponse {
+        let mut resp = pb::TransfersResponse {
+            node_id: self.node_id.clone(),
+            ..Default::default()
+        };
+        let Some(Joined {
+            cluster,
+            transitions: t,
+        }) = self.joined.get()
+        else {
+            return resp;
+        };
+        let topo = cluster.view.get();
+        let own = t.status();
+        resp.stable_epoch = topo.stable_epoch();
+        resp.target_epoch = topo.epoch();
+        resp.partitions_total = own.total;
+        resp.partitions_done = own.done;
+        resp.bytes = own.bytes;
+        resp.partitions_dropped = own.dropped;
+        resp.waiting_for = own.waiting_for;
+        resp.nodes = topo
+            .members()
+            .keys()
+            .map(|id| {
+                let state = if *id == cluster.self_id {
+                    Some(cluster.own_state())
+                } else {
+                    cluster.liveness.peer_state(id)
+                };
+                let st = state.unwrap_or_default();
+                pb::NodeTransfer {
+                    node_id: id.0.clone(),
+                    target_epoch: st.target_epoch,
+                    stable_epoch: st.stable_epoch,
+                    synced_epoch: st.synced_epoch,
+                    partitions_total: st.pulls_total,
+                    partitions_done: st.pulls_done,
+                    bytes: st.pull_bytes,
+                    up: cluster.liveness.is_alive(id),
+                }
+            })
+            .collect();
+        resp
+    }
+
+    /// The layouts this node serves (none for a standalone node).
+    pub fn layouts(&self) -> pb::LayoutsResponse {
+        match self.joined.get() {
+            Some(Joined { cluster: c, .. }) => super::layouts::to_pb(&c.view.get().memberships()),
+            None => pb::LayoutsResponse::default(),
+        }
     }
 
     /// The status as the node sees it now.
@@ -66,7 +151,7 @@ impl AdminService {
             requests_rejected_overload: self.gate.rejected(),
             ..Default::default()
         };
-        if let Some(cluster) = self.cluster.get() {
+        if let Some(Joined { cluster, .. }) = self.joined.get() {
             resp.epoch = cluster.view.get().epoch();
             resp.nodes = nodes(cluster, self.default_n);
             let stats = cluster.hints.stats();
@@ -94,10 +179,13 @@ impl AdminService {
 
 fn nodes(cluster: &Cluster, default_n: u32) -> Vec<pb::NodeInfo> {
     let view = cluster.view.get();
-    let placement = view.placement();
     let mut primary: BTreeMap<&DeviceId, u32> = BTreeMap::new();
     let mut replica: BTreeMap<&DeviceId, u32> = BTreeMap::new();
-    for p in 0..cluster.store.keyspace().partitions() {
+    let partitions = view.placement().map_or(0, |p| p.partitions());
+    for p in 0..partitions {
+        let Some(placement) = view.placement() else {
+            break;
+        };
         for (pos, d) in placement
             .preference_list(p)
             .iter()
@@ -137,5 +225,26 @@ impl pb::admin_server::Admin for AdminService {
         _req: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
         Ok(Response::new(AdminService::status(self)))
+    }
+
+    async fn aae_status(
+        &self,
+        _req: Request<pb::AaeStatusRequest>,
+    ) -> Result<Response<pb::AaeStatusResponse>, Status> {
+        Ok(Response::new(AdminService::aae_status(self)))
+    }
+
+    async fn transfers(
+        &self,
+        _req: Request<pb::TransfersRequest>,
+    ) -> Result<Response<pb::TransfersResponse>, Status> {
+        Ok(Response::new(AdminService::transfers(self)))
+    }
+
+    async fn layouts(
+        &self,
+        _req: Request<pb::LayoutsRequest>,
+    ) -> Result<Response<pb::LayoutsResponse>, Status> {
+        Ok(Response::new(AdminService::layouts(self)))
     }
 }

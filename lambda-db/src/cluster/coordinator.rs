@@ -11,8 +11,12 @@
 //! A read asks the first N live nodes of the ring order, answers once R have
 //! replied with the merge of their objects, and then repairs the replicas that
 //! were stale (read repair), including those that answered late.
+//!
+//! While the membership changes, both are joint: the replicas of every live
+//! layout are asked (each node once), and the quorum must be met in each
+//! layout (see [`super::topology`]).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -21,9 +25,10 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use super::Cluster;
-use super::quorum::{Pending, drain, gather, spawn_call};
+use super::quorum::{Pending, drain, gather_until, spawn_call};
+use super::topology::{JointTargets, Topology};
 use super::transport::RpcError;
-use super::view::{ClusterView, Target, Targets};
+use super::view::{Target, Targets};
 use crate::api::KvBackend;
 use crate::api::backend::run_blocking;
 use crate::error::{Error, Result};
@@ -60,6 +65,8 @@ fn down_names(targets: &Targets) -> Vec<String> {
 
 impl Cluster {
     /// Coordinates a client write (or forwards it to a node that can).
+    /// While the membership changes, the write needs W acknowledgements in
+    /// every live layout.
     pub async fn coordinate_write(
         self: &Arc<Self>,
         key: Vec<u8>,
@@ -67,10 +74,10 @@ impl Cluster {
         opts: RequestOptions,
     ) -> Result<VersionedObject> {
         let view = self.view.get();
-        let targets = view.write_targets(&key, opts.n, &self.liveness);
-        let is_primary = targets.primaries().any(|p| *p == self.self_id);
-        if !is_primary && !opts.forwarded {
-            return self.forward_write(&view, &targets, key, update, opts).await;
+        let joint = view.write_targets(&key, opts.n, &self.liveness);
+        let is_coordinator = joint.coordinators.contains(&self.self_id);
+        if !is_coordinator && !opts.forwarded {
+            return self.forward_write(&view, &joint, key, update, opts).await;
         }
         let deadline = Instant::now() + opts.timeout;
         let store = self.store.clone();
@@ -79,12 +86,8 @@ impl Cluster {
             store.coordinate(&k, update)
         })
         .await?;
-        let others: Vec<Target> = targets
-            .chosen
-            .iter()
-            .filter(|t| t.node != self.self_id)
-            .cloned()
-            .collect();
+        let targets = &joint.targets;
+        let self_idx = targets.chosen.iter().position(|t| t.node == self.self_id);
         let spares: Spares = Arc::new(Mutex::new(
             targets
                 .spares
@@ -93,30 +96,38 @@ impl Cluster {
                 .cloned()
                 .collect(),
         ));
-        let needed = opts.w.saturating_sub(1) as usize;
-        let mut pending: Pending<DeviceId> = others
-            .into_iter()
+        let mut pending: Pending<DeviceId> = targets
+            .chosen
+            .iter()
             .enumerate()
+            .filter(|(i, _)| Some(*i) != self_idx)
             .map(|(i, t)| {
                 let this = self.clone();
-                let (key, object, spares) = (key.clone(), object.clone(), spares.clone());
+                let (key, object, spares, t) =
+                    (key.clone(), object.clone(), spares.clone(), t.clone());
                 spawn_call(i, async move {
                     this.put_with_fallback(&key, &object, t, &spares).await
                 })
             })
             .collect();
-        let gathered = gather(&mut pending, needed, deadline).await;
+        let w = opts.w as usize;
+        let acked = |ok: &[(usize, DeviceId)]| -> BTreeSet<usize> {
+            ok.iter().map(|(i, _)| *i).chain(self_idx).collect()
+        };
+        let gathered =
+            gather_until(&mut pending, deadline, |ok| joint.satisfied(&acked(ok), w)).await;
         self.finish_in_background(pending).await;
-        if gathered.ok.len() < needed {
+        let ok = acked(&gathered.ok);
+        if !joint.satisfied(&ok, w) {
             self.counters
                 .quorum_failures
                 .fetch_add(1, Ordering::Relaxed);
             return Err(Error::QuorumNotMet {
                 op: "write",
-                answered: gathered.ok.len() + 1,
+                answered: joint.weakest(&ok),
                 replicas: opts.n as usize,
-                needed: needed + 1,
-                detail: gathered.detail(&down_names(&targets)),
+                needed: w,
+                detail: gathered.detail(&down_names(targets)),
             });
         }
         Ok(object)
@@ -223,15 +234,16 @@ impl Cluster {
         }
     }
 
-    /// Forwards a write to a live preference-list node.
+    /// Forwards a write to a live preference-list node of the stable layout.
     async fn forward_write(
         &self,
-        view: &ClusterView,
-        targets: &Targets,
+        view: &Topology,
+        joint: &JointTargets,
         key: Vec<u8>,
         update: Update,
         opts: RequestOptions,
     ) -> Result<VersionedObject> {
+        let targets = &joint.targets;
         let (value, tombstone) = match update.value {
             Value::Live(v) => (v, false),
             Value::Tombstone => (Vec::new(), true),
@@ -247,7 +259,7 @@ impl Cluster {
         };
         let mut failures = Vec::new();
         let deadline = Instant::now() + opts.timeout;
-        let candidates: Vec<&DeviceId> = targets.primaries().take(2).collect();
+        let candidates: Vec<&DeviceId> = joint.coordinators.iter().take(2).collect();
         for (attempt, node) in candidates.iter().enumerate() {
             let Some(peer) = view.peer(node) else {
                 continue;
@@ -287,16 +299,18 @@ impl Cluster {
         )))
     }
 
-    /// Coordinates a read with read repair.
+    /// Coordinates a read with read repair. While the membership changes,
+    /// the read needs R answers in every live layout.
     pub async fn coordinate_read(
         self: &Arc<Self>,
         key: Vec<u8>,
         opts: RequestOptions,
     ) -> Result<VersionedObject> {
         let view = self.view.get();
-        let targets = view.read_targets(&key, opts.n, &self.liveness);
+        let joint = view.read_targets(&key, opts.n, &self.liveness);
         let deadline = Instant::now() + opts.timeout;
-        let mut pending: Pending<VersionedObject> = targets
+        let mut pending: Pending<VersionedObject> = joint
+            .targets
             .chosen
             .iter()
             .enumerate()
@@ -306,17 +320,25 @@ impl Cluster {
                 spawn_call(i, async move { this.fetch(&node, key).await })
             })
             .collect();
-        let gathered = gather(&mut pending, opts.r as usize, deadline).await;
-        if gathered.ok.len() < opts.r as usize {
+        let r = opts.r as usize;
+        let answered = |ok: &[(usize, VersionedObject)]| -> BTreeSet<usize> {
+            ok.iter().map(|(i, _)| *i).collect()
+        };
+        let gathered = gather_until(&mut pending, deadline, |ok| {
+            joint.satisfied(&answered(ok), r)
+        })
+        .await;
+        let ok = answered(&gathered.ok);
+        if !joint.satisfied(&ok, r) {
             self.counters
                 .quorum_failures
                 .fetch_add(1, Ordering::Relaxed);
             return Err(Error::QuorumNotMet {
                 op: "read",
-                answered: gathered.ok.len(),
+                answered: joint.weakest(&ok),
                 replicas: opts.n as usize,
-                needed: opts.r as usize,
-                detail: gathered.detail(&down_names(&targets)),
+                needed: r,
+                detail: gathered.detail(&down_names(&joint.targets)),
             });
         }
         let mut merged = VersionedObject::default();
@@ -326,6 +348,7 @@ impl Cluster {
         if let Ok(permit) = self.background.clone().try_acquire_owned() {
             let this = self.clone();
             let result = merged.clone();
+            let targets = joint.targets;
             tokio::spawn(async move {
                 let mut answers = gathered.ok;
                 answers.extend(

@@ -1,10 +1,11 @@
 //! Gossip: chitchat's scuttlebutt gossip over UDP with its phi-accrual
 //! failure detector, feeding [`Liveness`].
 //!
-//! Each node gossips under its node id and publishes its hint backlog (key
-//! `hints`). A watcher task turns chitchat's live set into the liveness view,
-//! keeping only members of the current epoch: gossip from a node that is not
-//! a member is ignored.
+//! Each node gossips under its node id and publishes its hint backlog (keys
+//! `hints`, and `hints_for`: per owner) and its membership-change progress
+//! (`stable`, `target` and `synced` epochs, `pulls` = done/total/bytes). A
+//! watcher task turns chitchat's live set into the liveness view, keeping
+//! only members of a live layout: gossip from other nodes is ignored.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -16,11 +17,17 @@ use chitchat::{ChitchatConfig, ChitchatHandle, ChitchatId, FailureDetectorConfig
 use tokio_util::sync::CancellationToken;
 
 use super::Cluster;
+use super::liveness::PeerState;
 use crate::chain::gossip_auth::{AUTH_KEY, GossipAuth};
 use crate::error::{Error, Result};
 use crate::placement::DeviceId;
 
 const HINTS_KEY: &str = "hints";
+const HINTS_FOR_KEY: &str = "hints_for";
+const STABLE_KEY: &str = "stable";
+const TARGET_KEY: &str = "target";
+const SYNCED_KEY: &str = "synced";
+const PULLS_KEY: &str = "pulls";
 
 /// Gossip settings.
 #[derive(Clone, Debug)]
@@ -87,12 +94,12 @@ pub async fn start(
                 () = shutdown.cancelled() => return,
                 _ = ticker.tick() => {}
             }
-            let backlog = cluster.hints.backlog();
+            let own = cluster.own_state();
             let mut chitchat = chitchat.lock().await;
-            chitchat.self_node_state().set(HINTS_KEY, backlog);
+            publish(chitchat.self_node_state(), &own);
             let view = cluster.view.get();
             let mut live = BTreeSet::new();
-            let mut backlogs = BTreeMap::new();
+            let mut peers = BTreeMap::new();
             for id in chitchat.live_nodes() {
                 let node = DeviceId(id.node_id.to_string());
                 if !view.is_member(&node) {
@@ -110,14 +117,52 @@ pub async fn start(
                         continue;
                     }
                 }
-                if let Some(b) = chitchat.node_state(id).and_then(|s| s.get(HINTS_KEY)) {
-                    backlogs.insert(node.clone(), b.parse().unwrap_or(0));
+                if let Some(state) = chitchat.node_state(id) {
+                    peers.insert(node.clone(), read(state));
                 }
                 live.insert(node);
             }
             drop(chitchat);
-            cluster.liveness.set_gossip_view(live, backlogs);
+            cluster.liveness.set_gossip_view(live, peers);
         }
     });
     Ok(handle)
+}
+
+fn publish(state: &mut chitchat::NodeState, own: &PeerState) {
+    state.set(HINTS_KEY, own.hint_backlog);
+    state.set(HINTS_FOR_KEY, own.hints_for_text());
+    state.set(STABLE_KEY, own.stable_epoch);
+    state.set(TARGET_KEY, own.target_epoch);
+    state.set(SYNCED_KEY, own.synced_epoch);
+    state.set(
+        PULLS_KEY,
+        format!("{}/{}/{}", own.pulls_done, own.pulls_total, own.pull_bytes),
+    );
+}
+
+fn read(state: &chitchat::NodeState) -> PeerState {
+    let num = |k: &str| {
+        state
+            .get(k)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let pulls: Vec<u64> = state
+        .get(PULLS_KEY)
+        .unwrap_or_default()
+        .split('/')
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    let pull = |i: usize| pulls.get(i).copied().unwrap_or(0);
+    PeerState {
+        hint_backlog: num(HINTS_KEY),
+        hints_for: PeerState::parse_hints_for(state.get(HINTS_FOR_KEY).unwrap_or_default()),
+        stable_epoch: num(STABLE_KEY),
+        target_epoch: num(TARGET_KEY),
+        synced_epoch: num(SYNCED_KEY),
+        pulls_done: u32::try_from(pull(0)).unwrap_or(u32::MAX),
+        pulls_total: u32::try_from(pull(1)).unwrap_or(u32::MAX),
+        pull_bytes: pull(2),
+    }
 }

@@ -6,7 +6,10 @@
 //! owner acknowledged it is the hint removed, and only if no newer write
 //! merged into it meanwhile (that one is delivered in a later round). An
 //! owner that fails a delivery is suspected and skipped for the rest of the
-//! round.
+//! round. A hint whose owner no longer holds the key's partition (it left
+//! the cluster, or the partition moved in a membership change) goes to the
+//! key's owners in the newest layout instead, and is removed once all of
+//! them acknowledged it.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -104,8 +107,12 @@ impl HandoffWorker {
                 if shutdown.is_cancelled() {
                     return report;
                 }
+                let destinations = self.destinations(&hint);
                 if failed_owners.contains(&hint.owner)
-                    || !self.cluster.liveness.is_alive(&hint.owner)
+                    || destinations.is_empty()
+                    || destinations
+                        .iter()
+                        .any(|d| !self.cluster.liveness.is_alive(d))
                 {
                     report.kept += 1;
                     continue;
@@ -124,13 +131,72 @@ impl HandoffWorker {
         report
     }
 
-    /// Sends one hint to its owner and removes it once acknowledged.
+    /// Where a hint goes: its owner while the owner still holds the key's
+    /// partition in a live layout; otherwise (the owner left, or the
+    /// partition moved) the key's owners in the newest layout.
+    fn destinations(&self, hint: &Hint) -> Vec<DeviceId> {
+        let topo = self.cluster.view.get();
+        let n = self.cluster.replication.n as usize;
+        let p = self.cluster.store.keyspace().partition_of(&hint.key);
+        if topo.is_member(&hint.owner) && topo.owners(p, n).contains(&hint.owner) {
+            return vec![hint.owner.clone()];
+        }
+        topo.target()
+            .map(|l| {
+                l.placement()
+                    .preference_list(p)
+                    .iter()
+                    .take(n)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Sends one hint to where it belongs and removes it once every
+    /// destination acknowledged it.
     async fn deliver(&self, hint: &Hint) -> Delivery {
-        let view = self.cluster.view.get();
-        let Some(peer) = view.peer(&hint.owner) else {
-            // The owner left the cluster; the hint waits for partition
-            // handoff to move its data to the key's new replicas.
+        let destinations = self.destinations(hint);
+        if destinations.is_empty() {
             return Delivery::Failed;
+        }
+        for node in &destinations {
+            if let Err(e) = self.send(node, hint).await {
+                tracing::debug!(owner = %hint.owner, to = %node, error = %e, "hint delivery failed");
+                return Delivery::Failed;
+            }
+        }
+        let hints = self.cluster.hints.clone();
+        let h = hint.clone();
+        match tokio::task::spawn_blocking(move || hints.remove_delivered(&h)).await {
+            Ok(Ok(true)) => Delivery::Done,
+            Ok(Ok(false)) => Delivery::Changed,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot remove a delivered hint");
+                Delivery::Changed
+            }
+            Err(_) => Delivery::Changed,
+        }
+    }
+
+    /// Merges the hint's object at `node` (locally when it is this node).
+    async fn send(&self, node: &DeviceId, hint: &Hint) -> Result<(), String> {
+        if *node == self.cluster.self_id {
+            let (store, key, object) = (
+                self.cluster.store.clone(),
+                hint.key.clone(),
+                hint.object.clone(),
+            );
+            return crate::api::backend::run_blocking(
+                &self.cluster.store,
+                self.cluster.rpc_timeout,
+                move || store.merge(&key, &object).map(|_| ()),
+            )
+            .await
+            .map_err(|e| e.to_string());
+        }
+        let Some(peer) = self.cluster.view.get().peer(node) else {
+            return Err(format!("{node} is not a member"));
         };
         match self
             .cluster
@@ -139,25 +205,14 @@ impl HandoffWorker {
             .await
         {
             Ok(()) => {
-                self.cluster.liveness.clear(&hint.owner);
-                let hints = self.cluster.hints.clone();
-                let h = hint.clone();
-                match tokio::task::spawn_blocking(move || hints.remove_delivered(&h)).await {
-                    Ok(Ok(true)) => Delivery::Done,
-                    Ok(Ok(false)) => Delivery::Changed,
-                    Ok(Err(e)) => {
-                        tracing::warn!(error = %e, "cannot remove a delivered hint");
-                        Delivery::Changed
-                    }
-                    Err(_) => Delivery::Changed,
-                }
+                self.cluster.liveness.clear(node);
+                Ok(())
             }
             Err(e) => {
                 if e.peer_down() {
-                    self.cluster.liveness.suspect(&hint.owner);
+                    self.cluster.liveness.suspect(node);
                 }
-                tracing::debug!(owner = %hint.owner, error = %e, "hint delivery failed");
-                Delivery::Failed
+                Err(e.to_string())
             }
         }
     }

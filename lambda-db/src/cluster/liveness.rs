@@ -17,14 +17,56 @@ use tokio::time::Instant;
 
 use crate::placement::DeviceId;
 
+/// What a node publishes in gossip besides being alive.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerState {
+    /// Hints it holds for others, in all.
+    pub hint_backlog: u64,
+    /// Hints it holds, per owner.
+    pub hints_for: BTreeMap<DeviceId, u64>,
+    /// The epoch it serves alone (its stable layout).
+    pub stable_epoch: u64,
+    /// The newest epoch it has installed.
+    pub target_epoch: u64,
+    /// The newest epoch whose partitions it has finished pulling.
+    pub synced_epoch: u64,
+    /// Partitions it pulls for its target, and those done.
+    pub pulls_total: u32,
+    /// Partitions pulled.
+    pub pulls_done: u32,
+    /// Bytes pulled.
+    pub pull_bytes: u64,
+}
+
+impl PeerState {
+    /// Encodes the per-owner hints for gossip: `owner=count,…`.
+    pub fn hints_for_text(&self) -> String {
+        self.hints_for
+            .iter()
+            .map(|(o, n)| format!("{}={n}", o.0))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Parses [`PeerState::hints_for_text`]; malformed entries are skipped.
+    pub fn parse_hints_for(text: &str) -> BTreeMap<DeviceId, u64> {
+        text.split(',')
+            .filter_map(|e| {
+                let (o, n) = e.split_once('=')?;
+                Some((DeviceId(o.to_owned()), n.parse().ok()?))
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     /// Members gossip currently holds live (None until gossip reported once).
     live: Option<BTreeSet<DeviceId>>,
     /// Members suspected after a failed RPC, until the instant given.
     suspects: HashMap<DeviceId, Instant>,
-    /// Hint backlogs other nodes gossiped.
-    backlogs: BTreeMap<DeviceId, u64>,
+    /// What other nodes gossiped.
+    peers: BTreeMap<DeviceId, PeerState>,
 }
 
 /// This node's view of which peers are up.
@@ -81,16 +123,26 @@ impl Liveness {
         }
     }
 
-    /// Replaces the gossip view: the live members and their hint backlogs.
-    pub fn set_gossip_view(&self, live: BTreeSet<DeviceId>, backlogs: BTreeMap<DeviceId, u64>) {
+    /// Replaces the gossip view: the live members and what they published.
+    pub fn set_gossip_view(&self, live: BTreeSet<DeviceId>, peers: BTreeMap<DeviceId, PeerState>) {
         let mut state = self.state.write();
         state.live = Some(live);
-        state.backlogs = backlogs;
+        state.peers = peers;
     }
 
     /// The hint backlog `node` last gossiped.
     pub fn gossiped_backlog(&self, node: &DeviceId) -> Option<u64> {
-        self.state.read().backlogs.get(node).copied()
+        self.state.read().peers.get(node).map(|p| p.hint_backlog)
+    }
+
+    /// What `node` last gossiped.
+    pub fn peer_state(&self, node: &DeviceId) -> Option<PeerState> {
+        self.state.read().peers.get(node).cloned()
+    }
+
+    /// Sets what `node` published (the simulation's stand-in for gossip).
+    pub fn set_peer_state(&self, node: DeviceId, peer: PeerState) {
+        self.state.write().peers.insert(node, peer);
     }
 }
 
@@ -112,10 +164,26 @@ mod tests {
         assert!(l.is_alive(&b), "within the start-up grace period");
         tokio::time::advance(Duration::from_secs(3)).await;
         assert!(!l.is_alive(&b), "gossip does not hold it live");
-        l.set_gossip_view([b.clone()].into(), [(b.clone(), 7)].into());
+        let state = PeerState {
+            hint_backlog: 7,
+            ..PeerState::default()
+        };
+        l.set_gossip_view([b.clone()].into(), [(b.clone(), state)].into());
         assert!(l.is_alive(&b));
         assert_eq!(l.gossiped_backlog(&b), Some(7));
         l.suspect(&me);
         assert!(l.is_alive(&me), "a node never suspects itself");
+    }
+
+    #[test]
+    fn hints_for_round_trips_in_gossip_text() {
+        let p = PeerState {
+            hints_for: [(DeviceId::from("n1"), 3), (DeviceId::from("n2"), 10)].into(),
+            ..PeerState::default()
+        };
+        assert_eq!(p.hints_for_text(), "n1=3,n2=10");
+        assert_eq!(PeerState::parse_hints_for(&p.hints_for_text()), p.hints_for);
+        assert!(PeerState::parse_hints_for("").is_empty());
+        assert_eq!(PeerState::parse_hints_for("x=1,bad,y=z").len(), 1);
     }
 }

@@ -4,7 +4,9 @@
 //! A membership is an epoch number and the member nodes with their
 //! addresses and weights. Sources publish it on a `watch` channel so the node
 //! can react to a new epoch (the chain integration publishes one per chain
-//! epoch; the file source when the file is reloaded).
+//! epoch; the file source when the file is reloaded: [`watch_file`] polls its
+//! modification time and reloads on SIGHUP). A change of members must come
+//! with a higher epoch; the node then moves partitions (`transition`).
 //!
 //! The file format (TOML):
 //!
@@ -143,6 +145,11 @@ impl FileMembership {
         })
     }
 
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Re-reads the file; publishes and returns true when it changed.
     pub fn reload(&self) -> Result<bool> {
         let members = read_membership_file(&self.path)?;
@@ -151,6 +158,47 @@ impl FileMembership {
             self.tx.send_replace(Arc::new(members));
         }
         Ok(changed)
+    }
+}
+
+fn modified(path: &Path) -> Option<(std::time::SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// Reloads `source` whenever the file's modification time (or size)
+/// changes, checked every `poll`, and at once on SIGHUP, until `shutdown`
+/// fires. A file that does not parse is reported and the last good
+/// membership kept.
+pub async fn watch_file(
+    source: Arc<FileMembership>,
+    poll: std::time::Duration,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut seen = modified(&source.path);
+    loop {
+        let signalled = tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(poll) => false,
+            Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
+        };
+        let now = modified(&source.path);
+        if !signalled && now == seen {
+            continue;
+        }
+        seen = now;
+        match source.reload() {
+            Ok(true) => tracing::info!(
+                path = %source.path.display(),
+                epoch = source.current().epoch,
+                "membership file changed"
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "membership file not reloaded; keeping the last good one")
+            }
+        }
     }
 }
 
@@ -185,6 +233,36 @@ capacity = 200
 bandwidth = 100
 zone = "b"
 "#;
+
+    #[tokio::test]
+    async fn a_watched_file_is_reloaded_when_it_changes_and_a_bad_one_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.toml");
+        std::fs::write(&path, FILE).unwrap();
+        let src = Arc::new(FileMembership::load(&path).unwrap());
+        let mut rx = src.subscribe();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let task = tokio::spawn(watch_file(
+            src.clone(),
+            std::time::Duration::from_millis(20),
+            stop.clone(),
+        ));
+        std::fs::write(&path, "not toml [").unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert_eq!(
+            src.current().epoch,
+            3,
+            "a bad file keeps the last good membership"
+        );
+        std::fs::write(&path, FILE.replace("epoch = 3", "epoch = 4")).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(5), rx.changed())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rx.borrow().epoch, 4);
+        stop.cancel();
+        task.await.unwrap();
+    }
 
     #[test]
     fn file_loads_validates_and_reloads() {

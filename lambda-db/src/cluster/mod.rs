@@ -16,16 +16,22 @@
 //!
 //! [`Cluster`] holds the state they share.
 
+pub mod aae;
 pub mod admin;
 pub mod coordinator;
 pub mod gossip;
 pub mod hinted_handoff;
 pub mod hints;
+pub mod layouts;
 pub mod liveness;
 pub mod membership;
 pub mod quorum;
 pub mod replica;
 pub mod replica_service;
+pub mod replica_sync;
+pub mod tombstones;
+pub mod topology;
+pub mod transition;
 pub mod transport;
 pub mod view;
 
@@ -42,7 +48,7 @@ use crate::config::{LimitsConfig, ReplicationConfig};
 use crate::placement::DeviceId;
 use crate::store::LocalStore;
 use hints::HintStore;
-use liveness::Liveness;
+use liveness::{Liveness, PeerState};
 use transport::ReplicaTransport;
 use view::SharedView;
 
@@ -67,7 +73,8 @@ pub struct Cluster {
     pub store: Arc<LocalStore>,
     /// Hints held for other nodes.
     pub hints: Arc<HintStore>,
-    /// The current epoch's view.
+    /// The layouts this node serves (one, or several while the membership
+    /// changes).
     pub view: SharedView,
     /// Which peers are up.
     pub liveness: Arc<Liveness>,
@@ -87,6 +94,12 @@ pub struct Cluster {
     pub replica_slots: Arc<Semaphore>,
     /// Activity counters.
     pub counters: ClusterCounters,
+    /// Deadline of anti-entropy and handoff calls (and their store work).
+    pub sync_timeout: Duration,
+    /// Anti-entropy progress.
+    pub aae: aae::stats::AaeStats,
+    /// This node's membership-change progress, as published in gossip.
+    pub published: parking_lot::Mutex<PeerState>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -98,6 +111,16 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
+/// A node's cluster part once it has joined: the shared cluster state and
+/// the driver of membership changes.
+#[derive(Clone, Debug)]
+pub struct Joined {
+    /// The cluster state.
+    pub cluster: Arc<Cluster>,
+    /// The membership-change driver (partition handoff between layouts).
+    pub transitions: Arc<transition::Transitions>,
+}
+
 /// The parts a [`Cluster`] is built from.
 pub struct ClusterParts {
     /// This node's id.
@@ -106,8 +129,8 @@ pub struct ClusterParts {
     pub store: Arc<LocalStore>,
     /// Hints held for other nodes.
     pub hints: Arc<HintStore>,
-    /// The initial view.
-    pub view: view::ClusterView,
+    /// The initial layouts.
+    pub view: topology::Topology,
     /// Which peers are up.
     pub liveness: Arc<Liveness>,
     /// Calls to peers.
@@ -120,6 +143,8 @@ pub struct ClusterParts {
     pub max_n: u32,
     /// Deadline of one replica call.
     pub rpc_timeout: Duration,
+    /// Deadline of anti-entropy and handoff calls.
+    pub sync_timeout: Duration,
 }
 
 impl Cluster {
@@ -138,7 +163,19 @@ impl Cluster {
             replication: parts.replication,
             max_n: parts.max_n,
             rpc_timeout: parts.rpc_timeout,
+            sync_timeout: parts.sync_timeout,
             counters: ClusterCounters::default(),
+            aae: aae::stats::AaeStats::default(),
+            published: parking_lot::Mutex::new(PeerState::default()),
         })
+    }
+
+    /// What this node publishes in gossip now.
+    pub fn own_state(&self) -> PeerState {
+        let mut own = self.published.lock().clone();
+        let hints = self.hints.stats();
+        own.hint_backlog = hints.backlog;
+        own.hints_for = hints.owners;
+        own
     }
 }

@@ -63,12 +63,22 @@ where
 /// still awaited (each has its own deadline), so the caller can report
 /// exactly who answered.
 pub async fn gather<T>(pending: &mut Pending<T>, needed: usize, deadline: Instant) -> Gathered<T> {
+    gather_until(pending, deadline, |ok| ok.len() >= needed).await
+}
+
+/// Like [`gather`], until `enough` holds for the successful answers so far
+/// (joint quorums: enough answers in every live layout).
+pub async fn gather_until<T>(
+    pending: &mut Pending<T>,
+    deadline: Instant,
+    enough: impl Fn(&[(usize, T)]) -> bool,
+) -> Gathered<T> {
     let mut out = Gathered {
         ok: Vec::new(),
         failed: Vec::new(),
         timed_out: false,
     };
-    while out.ok.len() < needed {
+    while !enough(&out.ok) {
         match tokio::time::timeout_at(deadline, pending.next()).await {
             Ok(Some((i, Ok(v)))) => out.ok.push((i, v)),
             Ok(Some((i, Err(e)))) => out.failed.push((i, e)),

@@ -30,7 +30,7 @@ impl Cluster {
         }
     }
 
-    fn replica_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+    pub(super) fn replica_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
         self.replica_slots
             .clone()
             .try_acquire_owned()

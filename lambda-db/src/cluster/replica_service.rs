@@ -8,6 +8,7 @@ use lambda_proto::node::v1 as pb;
 use tonic::{Request, Response, Status};
 
 use super::Cluster;
+use super::aae::serve;
 use super::transport::NODE_HEADER;
 use crate::error::Error;
 use crate::placement::DeviceId;
@@ -69,5 +70,109 @@ impl pb::replica_server::Replica for ReplicaService {
         Ok(Response::new(pb::CoordinateResponse {
             object: Some(object_to_pb(&obj)),
         }))
+    }
+
+    async fn merkle_roots(
+        &self,
+        req: Request<pb::MerkleRootsRequest>,
+    ) -> Result<Response<pb::MerkleRootsResponse>, Status> {
+        self.admit(&req)?;
+        let r = req.into_inner();
+        let resp = self
+            .cluster
+            .serve_store(move |c| serve::roots(&c.store, &r))
+            .await?;
+        Ok(Response::new(resp))
+    }
+
+    async fn merkle_groups(
+        &self,
+        req: Request<pb::MerkleGroupsRequest>,
+    ) -> Result<Response<pb::MerkleGroupsResponse>, Status> {
+        self.admit(&req)?;
+        let r = req.into_inner();
+        let resp = self
+            .cluster
+            .serve_store(move |c| serve::groups(&c.store, &r))
+            .await?;
+        Ok(Response::new(resp))
+    }
+
+    async fn merkle_segments(
+        &self,
+        req: Request<pb::MerkleSegmentsRequest>,
+    ) -> Result<Response<pb::MerkleSegmentsResponse>, Status> {
+        self.admit(&req)?;
+        let r = req.into_inner();
+        let resp = self
+            .cluster
+            .serve_store(move |c| serve::segments(&c.store, &r))
+            .await?;
+        Ok(Response::new(resp))
+    }
+
+    async fn merkle_keys(
+        &self,
+        req: Request<pb::MerkleKeysRequest>,
+    ) -> Result<Response<pb::MerkleKeysResponse>, Status> {
+        self.admit(&req)?;
+        let r = req.into_inner();
+        let resp = self
+            .cluster
+            .serve_store(move |c| serve::keys(&c.store, &r))
+            .await?;
+        Ok(Response::new(resp))
+    }
+
+    async fn multi_get(
+        &self,
+        req: Request<pb::MultiGetRequest>,
+    ) -> Result<Response<pb::MultiGetResponse>, Status> {
+        self.admit(&req)?;
+        let r = req.into_inner();
+        let resp = self
+            .cluster
+            .serve_store(move |c| serve::multi_get(&c.store, Some(&c.hints), &r))
+            .await?;
+        Ok(Response::new(resp))
+    }
+
+    async fn multi_put(
+        &self,
+        req: Request<pb::MultiPutRequest>,
+    ) -> Result<Response<pb::MultiPutResponse>, Status> {
+        self.admit(&req)?;
+        let r = req.into_inner();
+        let resp = self
+            .cluster
+            .serve_store(move |c| serve::multi_put(&c.store, r))
+            .await?;
+        Ok(Response::new(resp))
+    }
+
+    async fn fetch_partition(
+        &self,
+        req: Request<pb::FetchPartitionRequest>,
+    ) -> Result<Response<pb::FetchPartitionResponse>, Status> {
+        self.admit(&req)?;
+        let r = req.into_inner();
+        let resp = self
+            .cluster
+            .serve_store(move |c| serve::fetch_partition(&c.store, &r))
+            .await?;
+        Ok(Response::new(resp))
+    }
+
+    async fn reap(
+        &self,
+        req: Request<pb::ReapRequest>,
+    ) -> Result<Response<pb::ReapResponse>, Status> {
+        self.admit(&req)?;
+        let r = req.into_inner();
+        let resp = self
+            .cluster
+            .serve_store(move |c| serve::reap(&c.store, r))
+            .await?;
+        Ok(Response::new(resp))
     }
 }

@@ -17,10 +17,14 @@ use lambda_proto::node::v1 as pb;
 use parking_lot::Mutex;
 use rand::{RngExt, SeedableRng};
 
+use super::aae::peer::SyncCalls;
+use super::aae::serve;
+use super::aae::worker::AaeWorker;
 use super::hinted_handoff::HandoffWorker;
 use super::hints::HintStore;
 use super::liveness::Liveness;
 use super::membership::{EpochMembers, Member};
+use super::topology::Topology;
 use super::transport::{Peer, ReplicaTransport, RpcError};
 use super::view::ClusterView;
 use super::{Cluster, ClusterParts};
@@ -148,35 +152,127 @@ impl ReplicaTransport for SimTransport {
     }
 }
 
+impl SimTransport {
+    /// Runs a sync call's store work at the target, through the link.
+    async fn sync<T, F>(&self, to: &Peer, f: F) -> Result<T, RpcError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Cluster) -> crate::error::Result<T> + Send + 'static,
+    {
+        let node = self.target(to).await?;
+        node.serve_store(f).await.map_err(|e| refused(to, e))
+    }
+}
+
+#[tonic::async_trait]
+impl SyncCalls for SimTransport {
+    async fn roots(
+        &self,
+        to: &Peer,
+        req: pb::MerkleRootsRequest,
+    ) -> Result<pb::MerkleRootsResponse, RpcError> {
+        self.sync(to, move |c| serve::roots(&c.store, &req)).await
+    }
+    async fn groups(
+        &self,
+        to: &Peer,
+        req: pb::MerkleGroupsRequest,
+    ) -> Result<pb::MerkleGroupsResponse, RpcError> {
+        self.sync(to, move |c| serve::groups(&c.store, &req)).await
+    }
+    async fn segments(
+        &self,
+        to: &Peer,
+        req: pb::MerkleSegmentsRequest,
+    ) -> Result<pb::MerkleSegmentsResponse, RpcError> {
+        self.sync(to, move |c| serve::segments(&c.store, &req))
+            .await
+    }
+    async fn keys(
+        &self,
+        to: &Peer,
+        req: pb::MerkleKeysRequest,
+    ) -> Result<pb::MerkleKeysResponse, RpcError> {
+        self.sync(to, move |c| serve::keys(&c.store, &req)).await
+    }
+    async fn multi_get(
+        &self,
+        to: &Peer,
+        req: pb::MultiGetRequest,
+    ) -> Result<pb::MultiGetResponse, RpcError> {
+        self.sync(to, move |c| {
+            serve::multi_get(&c.store, Some(&c.hints), &req)
+        })
+        .await
+    }
+    async fn multi_put(
+        &self,
+        to: &Peer,
+        req: pb::MultiPutRequest,
+    ) -> Result<pb::MultiPutResponse, RpcError> {
+        self.sync(to, move |c| serve::multi_put(&c.store, req))
+            .await
+    }
+    async fn fetch_partition(
+        &self,
+        to: &Peer,
+        req: pb::FetchPartitionRequest,
+    ) -> Result<pb::FetchPartitionResponse, RpcError> {
+        self.sync(to, move |c| serve::fetch_partition(&c.store, &req))
+            .await
+    }
+    async fn reap(&self, to: &Peer, req: pb::ReapRequest) -> Result<pb::ReapResponse, RpcError> {
+        self.sync(to, move |c| serve::reap(&c.store, req)).await
+    }
+}
+
 /// A simulated cluster of `n` nodes named `n1`…, one zone each.
 pub(crate) struct SimCluster {
     pub(crate) net: Arc<SimNet>,
     pub(crate) ids: Vec<DeviceId>,
 }
 
-impl SimCluster {
-    pub(crate) fn new(n: usize) -> Self {
-        let ids: Vec<DeviceId> = (1..=n).map(|i| DeviceId(format!("n{i}"))).collect();
-        let members = EpochMembers {
-            epoch: 1,
-            members: ids
-                .iter()
-                .enumerate()
-                .map(|(i, id)| Member {
+/// The sim's placement settings.
+pub(crate) fn sim_placement() -> PlacementConfig {
+    PlacementConfig {
+        partitions: 64,
+        replicas: 5,
+        ..PlacementConfig::default()
+    }
+}
+
+/// The membership of epoch `epoch` made of `ids`.
+pub(crate) fn sim_members(ids: &[DeviceId], epoch: u64) -> EpochMembers {
+    EpochMembers {
+        epoch,
+        members: ids
+            .iter()
+            .map(|id| {
+                let i: u16 = id.0[1..].parse().unwrap_or(0);
+                Member {
                     id: id.clone(),
                     endpoint: format!("sim:{i}"),
-                    gossip: std::net::SocketAddr::from(([127, 0, 0, 1], 1 + i as u16)),
+                    gossip: std::net::SocketAddr::from(([127, 0, 0, 1], i)),
                     capacity: 100,
                     bandwidth: 100,
                     zone: format!("z{i}"),
-                })
-                .collect(),
-        };
-        let placement = PlacementConfig {
-            partitions: 64,
-            replicas: 5,
-            ..PlacementConfig::default()
-        };
+                }
+            })
+            .collect(),
+    }
+}
+
+impl SimCluster {
+    pub(crate) fn new(n: usize) -> Self {
+        Self::with_initial(n, n)
+    }
+
+    /// `n` nodes, of which the first `initial` are the members of epoch 1
+    /// (the others wait to join).
+    pub(crate) fn with_initial(n: usize, initial: usize) -> Self {
+        let ids: Vec<DeviceId> = (1..=n).map(|i| DeviceId(format!("n{i}"))).collect();
+        let members = sim_members(&ids[..initial], 1);
+        let placement = sim_placement();
         let net = Arc::new(SimNet {
             nodes: Mutex::new(BTreeMap::new()),
             faults: Mutex::new(Faults::default()),
@@ -191,7 +287,7 @@ impl SimCluster {
                 self_id: id.clone(),
                 hints: Arc::new(HintStore::open(store.clone(), 10_000).unwrap()),
                 store,
-                view: ClusterView::new(&members, &placement).unwrap(),
+                view: Topology::single(ClusterView::new(&members, &placement).unwrap()),
                 liveness: Arc::new(Liveness::new(
                     id.clone(),
                     Duration::from_secs(2),
@@ -205,6 +301,7 @@ impl SimCluster {
                 replication: ReplicationConfig::default(),
                 max_n: 5,
                 rpc_timeout: RPC_TIMEOUT,
+                sync_timeout: RPC_TIMEOUT * 4,
             });
             net.nodes.lock().insert(id.clone(), cluster);
         }
@@ -267,6 +364,65 @@ impl SimCluster {
         }
     }
 
+    /// Runs one anti-entropy round on every node, in id order; returns the
+    /// keys repaired in all.
+    pub(crate) async fn aae_round(&self) -> u64 {
+        let nodes: Vec<Arc<Cluster>> = self.net.nodes.lock().values().cloned().collect();
+        let token = tokio_util::sync::CancellationToken::new();
+        let mut repaired = 0;
+        for node in nodes {
+            let config = crate::config::AaeConfig {
+                partitions_per_sec: 1_000_000,
+                keys_per_sec: 1_000_000,
+                ..crate::config::AaeConfig::default()
+            };
+            repaired += AaeWorker::new(node, config)
+                .round(&token)
+                .await
+                .keys_repaired;
+        }
+        repaired
+    }
+
+    /// Runs one tombstone-collection round on every node; returns the
+    /// tombstones removed in all.
+    pub(crate) async fn reap_round(&self) -> u64 {
+        let nodes: Vec<Arc<Cluster>> = self.net.nodes.lock().values().cloned().collect();
+        let token = tokio_util::sync::CancellationToken::new();
+        let config = crate::config::TombstonesConfig {
+            min_age_ms: 0,
+            ..crate::config::TombstonesConfig::default()
+        };
+        let mut reaped = 0;
+        for node in nodes {
+            let reaper = super::tombstones::Reaper::new(node, config.clone(), Duration::ZERO);
+            reaped += reaper.round(&token).await.reaped;
+        }
+        reaped
+    }
+
+    /// Stands in for gossip: every node learns what every other publishes
+    /// (epochs, pull progress, hint backlogs).
+    pub(crate) fn gossip(&self) {
+        let nodes: Vec<Arc<Cluster>> = self.net.nodes.lock().values().cloned().collect();
+        for from in &nodes {
+            let state = from.own_state();
+            for to in nodes.iter().filter(|n| n.self_id != from.self_id) {
+                to.liveness
+                    .set_peer_state(from.self_id.clone(), state.clone());
+            }
+        }
+    }
+
+    /// Drops every hint on every node (as if handoff never ran).
+    pub(crate) fn drop_hints(&self) {
+        for node in self.net.nodes.lock().values() {
+            for h in node.hints.scan(&[], usize::MAX).unwrap() {
+                node.hints.remove_delivered(&h).unwrap();
+            }
+        }
+    }
+
     pub(crate) fn backlog(&self) -> u64 {
         self.net
             .nodes
@@ -308,3 +464,9 @@ pub(crate) fn values(obj: &VersionedObject) -> Vec<String> {
 
 #[path = "sim_tests.rs"]
 mod tests;
+
+#[path = "sim_aae_tests.rs"]
+mod aae_tests;
+
+#[path = "sim_transition_tests.rs"]
+mod transition_tests;

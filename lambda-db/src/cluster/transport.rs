@@ -16,6 +16,8 @@ use parking_lot::Mutex;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::chain::auth::{PeerSigner, SignedChannel};
+
+use super::aae::peer::SyncCalls;
 use crate::placement::DeviceId;
 use crate::version::VersionedObject;
 use crate::version::codec::{object_from_pb, object_to_pb};
@@ -80,9 +82,10 @@ impl RpcError {
     }
 }
 
-/// Replica calls from one node to another.
+/// Replica calls from one node to another (with the anti-entropy, handoff
+/// and tombstone calls of [`SyncCalls`]).
 #[tonic::async_trait]
-pub trait ReplicaTransport: Send + Sync + 'static {
+pub trait ReplicaTransport: SyncCalls {
     /// Sends an object to merge; `hint_for` makes the receiver keep it as a
     /// hint for that node.
     async fn put(
@@ -111,16 +114,20 @@ pub trait ReplicaTransport: Send + Sync + 'static {
 pub struct GrpcTransport {
     self_id: DeviceId,
     timeout: Duration,
+    sync_timeout: Duration,
     channels: Mutex<HashMap<String, Channel>>,
     signer: Option<Arc<PeerSigner>>,
 }
 
 impl GrpcTransport {
-    /// A transport for node `self_id` whose calls time out after `timeout`.
-    pub fn new(self_id: DeviceId, timeout: Duration) -> Self {
+    /// A transport for node `self_id` whose calls time out after `timeout`
+    /// (anti-entropy and handoff calls, which move more data, after
+    /// `sync_timeout`).
+    pub fn new(self_id: DeviceId, timeout: Duration, sync_timeout: Duration) -> Self {
         Self {
             self_id,
             timeout,
+            sync_timeout: sync_timeout.max(timeout),
             channels: Mutex::new(HashMap::new()),
             signer: None,
         }
@@ -248,5 +255,103 @@ impl ReplicaTransport for GrpcTransport {
         req.set_timeout(timeout);
         let resp = self.call(to, timeout, client.coordinate(req)).await?;
         Self::decode(to, resp.object)
+    }
+}
+
+impl GrpcTransport {
+    /// One anti-entropy or handoff call, with the longer sync deadline.
+    async fn sync_rpc<Req, Resp, F, Fut>(
+        &self,
+        to: &Peer,
+        req: Req,
+        call: F,
+    ) -> Result<Resp, RpcError>
+    where
+        F: FnOnce(ReplicaClient<SignedChannel>, tonic::Request<Req>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<Resp>, tonic::Status>>,
+    {
+        let client = self.client(to)?;
+        let mut r = self.request(req);
+        r.set_timeout(self.sync_timeout);
+        self.call(to, self.sync_timeout, call(client, r)).await
+    }
+}
+
+#[tonic::async_trait]
+impl SyncCalls for GrpcTransport {
+    async fn roots(
+        &self,
+        to: &Peer,
+        req: pb::MerkleRootsRequest,
+    ) -> Result<pb::MerkleRootsResponse, RpcError> {
+        self.sync_rpc(to, req, |mut c, r| async move { c.merkle_roots(r).await })
+            .await
+    }
+
+    async fn groups(
+        &self,
+        to: &Peer,
+        req: pb::MerkleGroupsRequest,
+    ) -> Result<pb::MerkleGroupsResponse, RpcError> {
+        self.sync_rpc(to, req, |mut c, r| async move { c.merkle_groups(r).await })
+            .await
+    }
+
+    async fn segments(
+        &self,
+        to: &Peer,
+        req: pb::MerkleSegmentsRequest,
+    ) -> Result<pb::MerkleSegmentsResponse, RpcError> {
+        self.sync_rpc(
+            to,
+            req,
+            |mut c, r| async move { c.merkle_segments(r).await },
+        )
+        .await
+    }
+
+    async fn keys(
+        &self,
+        to: &Peer,
+        req: pb::MerkleKeysRequest,
+    ) -> Result<pb::MerkleKeysResponse, RpcError> {
+        self.sync_rpc(to, req, |mut c, r| async move { c.merkle_keys(r).await })
+            .await
+    }
+
+    async fn multi_get(
+        &self,
+        to: &Peer,
+        req: pb::MultiGetRequest,
+    ) -> Result<pb::MultiGetResponse, RpcError> {
+        self.sync_rpc(to, req, |mut c, r| async move { c.multi_get(r).await })
+            .await
+    }
+
+    async fn multi_put(
+        &self,
+        to: &Peer,
+        req: pb::MultiPutRequest,
+    ) -> Result<pb::MultiPutResponse, RpcError> {
+        self.sync_rpc(to, req, |mut c, r| async move { c.multi_put(r).await })
+            .await
+    }
+
+    async fn fetch_partition(
+        &self,
+        to: &Peer,
+        req: pb::FetchPartitionRequest,
+    ) -> Result<pb::FetchPartitionResponse, RpcError> {
+        self.sync_rpc(
+            to,
+            req,
+            |mut c, r| async move { c.fetch_partition(r).await },
+        )
+        .await
+    }
+
+    async fn reap(&self, to: &Peer, req: pb::ReapRequest) -> Result<pb::ReapResponse, RpcError> {
+        self.sync_rpc(to, req, |mut c, r| async move { c.reap(r).await })
+            .await
     }
 }

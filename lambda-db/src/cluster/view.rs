@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use super::liveness::Liveness;
 use super::membership::{EpochMembers, Member};
+use super::topology::Topology;
 use super::transport::Peer;
 use crate::error::{Error, Result};
 use crate::keyspace::Keyspace;
@@ -153,23 +154,23 @@ impl ClusterView {
     }
 }
 
-/// The current view, replaced whole when the membership changes.
+/// The layouts a node serves, replaced whole when they change.
 #[derive(Debug)]
-pub struct SharedView(parking_lot::RwLock<Arc<ClusterView>>);
+pub struct SharedView(parking_lot::RwLock<Arc<Topology>>);
 
 impl SharedView {
-    /// Holds `view`.
-    pub fn new(view: ClusterView) -> Self {
-        Self(parking_lot::RwLock::new(Arc::new(view)))
+    /// Holds `topology`.
+    pub fn new(topology: Topology) -> Self {
+        Self(parking_lot::RwLock::new(Arc::new(topology)))
     }
 
-    /// The current view.
-    pub fn get(&self) -> Arc<ClusterView> {
+    /// The current layouts.
+    pub fn get(&self) -> Arc<Topology> {
         self.0.read().clone()
     }
 
-    /// Installs a new view.
-    pub fn set(&self, view: ClusterView) {
-        *self.0.write() = Arc::new(view);
+    /// Installs new layouts.
+    pub fn set(&self, topology: Topology) {
+        *self.0.write() = Arc::new(topology);
     }
 }

@@ -120,7 +120,15 @@ impl VersionedObject {
     /// got. Siblings the context has seen are superseded; the others stay as
     /// concurrent values (unless `last_write_wins`).
     pub fn update(&mut self, actor: ActorId, update: Update) -> Dot {
-        let dot = self.clock.next_dot(actor);
+        self.update_at(actor, 0, update)
+    }
+
+    /// [`VersionedObject::update`] with the new dot's counter at least
+    /// `min_counter` (a node draws counters from one node-wide sequence, so a
+    /// key whose history was removed never reuses a dot).
+    pub fn update_at(&mut self, actor: ActorId, min_counter: u64, update: Update) -> Dot {
+        let mut dot = self.clock.next_dot(actor);
+        dot.counter = dot.counter.max(min_counter);
         if update.last_write_wins {
             self.siblings.clear();
         } else {

@@ -1,5 +1,9 @@
 //! The operator commands of the `lambda-db` binary that talk to a running
-//! node: `status`, `usage` (billing, chain mode). Output as a table or as JSON (`-o json`).
+//! node: `status`, `usage` (billing, chain mode), `aae status` ([`aae`]) and
+//! `transfers` ([`transfers`]). Output as a table or as JSON (`-o json`).
+
+pub mod aae;
+pub mod transfers;
 
 use lambda_proto::node::v1 as pb;
 use lambda_proto::node::v1::admin_client::AdminClient;
@@ -30,8 +34,8 @@ pub enum AdminError {
     },
 }
 
-/// Fetches the status of the node at `endpoint`.
-pub async fn fetch_status(endpoint: &str) -> Result<pb::StatusResponse, AdminError> {
+/// An Admin client for the node at `endpoint` (`host:port` or a URI).
+pub fn client(endpoint: &str) -> Result<AdminClient<tonic::transport::Channel>, AdminError> {
     let uri = if endpoint.contains("://") {
         endpoint.to_string()
     } else {
@@ -42,14 +46,24 @@ pub async fn fetch_status(endpoint: &str) -> Result<pb::StatusResponse, AdminErr
         .connect_timeout(std::time::Duration::from_secs(3))
         .timeout(std::time::Duration::from_secs(10))
         .connect_lazy();
-    AdminClient::new(channel)
+    Ok(AdminClient::new(channel))
+}
+
+/// Turns a failed call into an [`AdminError`].
+pub fn call_error(endpoint: &str, s: &tonic::Status) -> AdminError {
+    AdminError::Call {
+        endpoint: endpoint.to_string(),
+        status: format!("{:?}: {}", s.code(), s.message()),
+    }
+}
+
+/// Fetches the status of the node at `endpoint`.
+pub async fn fetch_status(endpoint: &str) -> Result<pb::StatusResponse, AdminError> {
+    client(endpoint)?
         .status(pb::StatusRequest {})
         .await
         .map(tonic::Response::into_inner)
-        .map_err(|s| AdminError::Call {
-            endpoint: endpoint.to_string(),
-            status: format!("{:?}: {}", s.code(), s.message()),
-        })
+        .map_err(|s| call_error(endpoint, &s))
 }
 
 /// The status as JSON.
