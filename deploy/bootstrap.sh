@@ -4,6 +4,8 @@
 #
 # - libclang (bindgen generates RocksDB's Rust bindings with it)
 # - a C++ compiler (RocksDB itself is C++)
+# - chromium (Debian's package): the dashboard's end-to-end test drives it
+#   headless (crates/lambda-devnet/tests/dashboard.rs)
 # The protobuf compiler is vendored (protoc-bin-vendored), so none is needed.
 set -euo pipefail
 
@@ -13,6 +15,7 @@ if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 && ! ls /usr/lib/*/lib
 fi
 command -v g++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
+[ -x /usr/bin/chromium ] || need+=(chromium)
 
 if [ ${#need[@]} -gt 0 ]; then
   echo "bootstrap: installing ${need[*]}" >&2

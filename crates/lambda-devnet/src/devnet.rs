@@ -22,6 +22,9 @@ use crate::smoke::{self, SmokeReport};
 use crate::spec::DevnetSpec;
 use crate::supervisor::{Child, ChildSpec, UnexpectedExit};
 
+/// The environment override of a validator's admin HTTP address.
+const ADMIN_LISTEN_ENV: &str = "LAMBDA_CHAIN_ADMIN__LISTEN";
+
 /// How long a child gets between SIGTERM and SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -164,24 +167,42 @@ impl Devnet {
     }
 
     fn spawn(&self, name: &str, program: &str, args: Vec<String>) -> Result<Child, DevnetError> {
+        self.spawn_with(name, program, args, Vec::new())
+    }
+
+    /// [`Self::spawn`] with environment variables of its own.
+    fn spawn_with(
+        &self,
+        name: &str,
+        program: &str,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+    ) -> Result<Child, DevnetError> {
         let spec = ChildSpec {
             name: name.to_string(),
             program: self.bin_dir.join(program),
             args,
-            env: self.env.clone(),
+            env: self.env.iter().cloned().chain(env).collect(),
             log: self.logs_dir().join(format!("{name}.log")),
         };
         Child::spawn(spec, self.events_tx.clone())
     }
 
     async fn start_validators(&mut self) -> Result<(), DevnetError> {
-        for v in self.manifest.validators.clone() {
+        for (i, v) in self.manifest.validators.clone().into_iter().enumerate() {
             let args = vec!["start".into(), "--home".into(), path_arg(&v.home)];
-            let child = self.spawn(&v.name, "lambda-chain", args)?;
+            // The admin port (metrics, health, the dashboard) at its place
+            // in the layout rather than the config's free port.
+            let admin = self.manifest.validator_admin(i);
+            let env = vec![(ADMIN_LISTEN_ENV.to_string(), admin.to_string())];
+            let child = self.spawn_with(&v.name, "lambda-chain", args, env)?;
             self.validators.push(child);
         }
         for (i, v) in self.manifest.validators.iter().enumerate() {
-            wait_child_listening(&self.validators[i], v.api, Duration::from_secs(60)).await?;
+            let child = &self.validators[i];
+            wait_child_listening(child, v.api, Duration::from_secs(60)).await?;
+            let admin = self.manifest.validator_admin(i);
+            wait_child_listening(child, admin, Duration::from_secs(30)).await?;
         }
         let endpoints = self.manifest.chain_endpoints();
         poll(
@@ -278,6 +299,11 @@ impl Devnet {
     /// A client of the first validator that answers.
     pub async fn chain_client(&self) -> Result<ChainClient, DevnetError> {
         connect_any(&self.manifest.chain_endpoints()).await
+    }
+
+    /// The web dashboard's URL (the first validator's admin port).
+    pub fn dashboard_url(&self) -> String {
+        self.manifest.dashboard_url()
     }
 
     /// The agent's endpoint (`http://host:port`).

@@ -126,6 +126,18 @@ impl Manifest {
             .map(|n| format!("http://{}", n.grpc))
             .collect()
     }
+
+    /// Validator `i`'s admin HTTP address (`/metrics`, `/health`, the
+    /// dashboard), from the port layout.
+    pub fn validator_admin(&self, i: usize) -> std::net::SocketAddr {
+        self.ports.validator_admin(i)
+    }
+
+    /// The web dashboard's URL (the first validator's; every validator
+    /// serves it on its admin port).
+    pub fn dashboard_url(&self) -> String {
+        format!("http://{}/", self.validator_admin(0))
+    }
 }
 
 /// Loads the devnet in `dir`, or generates one there with `bin_dir`'s

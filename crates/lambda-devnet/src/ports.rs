@@ -4,7 +4,8 @@
 //!
 //! From base B: validator i at B + 2i (validator port) and B + 2i + 1 (API);
 //! storage node i (1-based) at B + 100 + i (gRPC: KV, admin, replica) and
-//! B + 200 + i (UDP gossip); the agent at B + 300.
+//! B + 200 + i (UDP gossip); the agent at B + 300; validator i's admin HTTP
+//! port (`/metrics`, `/health`, the dashboard) at B + 400 + i.
 
 use std::net::{SocketAddr, TcpListener, UdpSocket};
 
@@ -13,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::DevnetError;
 use crate::spec::{DEFAULT_BASE_PORT, PortChoice};
 
-/// Ports spanned by a layout (B … B + 300).
-const SPAN: u16 = 301;
+/// Ports spanned by a layout (B … B + 449).
+const SPAN: u16 = 450;
 
 /// A port layout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +39,12 @@ impl PortPlan {
         local(self.base + 2 * i as u16 + 1)
     }
 
+    /// Validator `i`'s admin HTTP address (`/metrics`, `/health`, the
+    /// dashboard).
+    pub fn validator_admin(&self, i: usize) -> SocketAddr {
+        local(self.base + 400 + i as u16)
+    }
+
     /// Storage node `i`'s (0-based) gRPC address.
     pub fn node_grpc(&self, i: usize) -> SocketAddr {
         local(self.base + 101 + i as u16)
@@ -56,7 +63,13 @@ impl PortPlan {
     /// The first port of the plan that something else holds, if any.
     pub fn busy_port(&self, validators: usize, nodes: usize) -> Option<SocketAddr> {
         let tcp = (0..validators)
-            .flat_map(|i| [self.validator_p2p(i), self.validator_api(i)])
+            .flat_map(|i| {
+                [
+                    self.validator_p2p(i),
+                    self.validator_api(i),
+                    self.validator_admin(i),
+                ]
+            })
             .chain((0..nodes).map(|i| self.node_grpc(i)))
             .chain([self.agent()]);
         for a in tcp {
@@ -112,8 +125,15 @@ mod tests {
     fn the_layout_does_not_overlap() {
         let p = PortPlan { base: 30_000 };
         let mut all: Vec<u16> = (0..50)
-            .flat_map(|i| [p.validator_p2p(i).port(), p.validator_api(i).port()])
+            .flat_map(|i| {
+                [
+                    p.validator_p2p(i).port(),
+                    p.validator_api(i).port(),
+                    p.validator_admin(i).port(),
+                ]
+            })
             .chain((0..99).map(|i| p.node_grpc(i).port()))
+            .chain((0..99).map(|i| p.node_gossip(i).port()))
             .chain([p.agent().port()])
             .collect();
         let n = all.len();

@@ -29,9 +29,21 @@ pub fn endpoints(
         m.block_time_ms,
         m.epoch_length
     );
-    for v in &m.validators {
-        let _ = writeln!(s, "  {:<3} api http://{}   p2p {}", v.name, v.api, v.p2p);
+    for (i, v) in m.validators.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "  {:<3} api http://{}   p2p {}   admin http://{}",
+            v.name,
+            v.api,
+            v.p2p,
+            m.validator_admin(i)
+        );
     }
+    let _ = writeln!(
+        s,
+        "dashboard: {}  (every validator's admin port serves it; JSON: /api/ring, /api/chain, /api/pdp, /api/accounts; also /metrics, /health)",
+        m.dashboard_url()
+    );
     let _ = writeln!(s, "storage nodes (one gRPC port each: KV, admin, replica):");
     for n in &m.nodes {
         let pledge = match pledges.iter().find(|(name, _)| *name == n.name) {

@@ -23,7 +23,8 @@ pub const NODE_WEIGHTS: [(u64, u64); 5] = [
 pub const NODE_STAKE: u64 = 10_000;
 
 /// The first port of the default layout (validators from here, storage
-/// nodes from +100, their gossip from +200, the agent at +300).
+/// nodes from +100, their gossip from +200, the agent at +300, the
+/// validators' admin HTTP ports from +400).
 pub const DEFAULT_BASE_PORT: u16 = 26_600;
 
 /// How a new devnet's base port is picked.

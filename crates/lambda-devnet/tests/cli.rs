@@ -48,6 +48,7 @@ fn lambda_devnet_runs_prints_and_stops_cleanly_on_sigint() {
         "v3  api http://",
         "n5  http://",
         "agent: http://",
+        "dashboard: http://127.0.0.1:",
         "lambda get greeting",
     ] {
         assert!(text.contains(what), "{what} missing in:\n{text}");

@@ -51,7 +51,7 @@ pub struct NodeConfig {
     pub offline_min_reporters: usize,
     /// The public gRPC API.
     pub api: ApiConfig,
-    /// The admin HTTP port: `/metrics`, `/health`, `/live`.
+    /// The admin HTTP port: `/metrics`, `/health`, `/live`, the dashboard.
     pub admin: AdminConfig,
     /// The mempool and its gossip.
     pub mempool: MempoolSettings,

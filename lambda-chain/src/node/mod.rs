@@ -8,6 +8,7 @@
 //! - `gossip`: mempool gossip to and from the other validators.
 //! - `fisherman`: detected double signs become slashing transactions.
 //! - `metrics`: `/metrics` and `/health` on the admin HTTP port.
+//! - `dashboard`: the web dashboard on the same port (`/`, `/api/…`).
 //! - `offline_voter`: offline reports from enough members become this
 //!   validator's offline verdict.
 
@@ -28,6 +29,7 @@ mod audit_task;
 pub mod auditor;
 pub mod config;
 pub(crate) mod core;
+mod dashboard;
 mod fisherman;
 mod gossip;
 pub mod home;
@@ -106,7 +108,7 @@ pub struct RunningNode {
     pub api_addr: SocketAddr,
     /// The bound validator (consensus and gossip) address.
     pub p2p_addr: SocketAddr,
-    /// The bound admin HTTP address (`/metrics`, `/health`).
+    /// The bound admin HTTP address (`/metrics`, `/health`, the dashboard).
     pub admin_addr: SocketAddr,
     /// The validator's address.
     pub validator: Address,
@@ -178,7 +180,8 @@ pub async fn start(cfg: NodeConfig, shutdown: CancellationToken) -> Result<Runni
     })
 }
 
-/// Binds the admin HTTP port and serves metrics and health until shutdown.
+/// Binds the admin HTTP port and serves metrics, health and the dashboard
+/// until shutdown.
 async fn start_admin(
     cfg: &NodeConfig,
     core: &Arc<NodeCore>,
@@ -195,7 +198,12 @@ async fn start_admin(
     let m = metrics::ChainMetrics::register(&mut registry);
     let health = m.health(core.clone(), cfg.admin.stall_after);
     tokio::spawn(metrics::follow(core.clone(), m, shutdown.clone()));
-    let router = admin_http::router(Arc::new(registry), health, axum::Router::new());
+    let settings = dashboard::Settings {
+        placement: cfg.audit.placement.clone(),
+        block_time: cfg.consensus.engine.timeouts.block_time,
+    };
+    let dashboard = dashboard::routes(core.clone(), settings, shutdown);
+    let router = admin_http::router(Arc::new(registry), health, dashboard);
     let token = shutdown.clone();
     tokio::spawn(async move {
         if let Err(e) = admin_http::serve(listener, router, token).await {

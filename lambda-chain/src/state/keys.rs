@@ -81,6 +81,17 @@ pub(crate) fn usage(client: &Address, epoch: u64) -> Vec<u8> {
     key(prefix::USAGE, &[&client.0, &epoch.to_be_bytes()])
 }
 
+/// The client and epoch of a usage key.
+pub(crate) fn split_usage(k: &[u8]) -> Option<(Address, u64)> {
+    let rest = k.strip_prefix(&[prefix::USAGE])?;
+    if rest.len() != 28 {
+        return None;
+    }
+    let client = Address::from_slice(&rest[..20]).ok()?;
+    let epoch = u64::from_be_bytes(rest[20..].try_into().ok()?);
+    Some((client, epoch))
+}
+
 pub(crate) fn evidence(validator: &Address, height: Height) -> Vec<u8> {
     key(prefix::EVIDENCE, &[&validator.0, &height.to_be_bytes()])
 }

@@ -41,6 +41,46 @@ impl ChainState {
         Ok(self.rec(&keys::account(a), "account")?.unwrap_or_default())
     }
 
+    /// The accounts the state holds (every address that ever received
+    /// funds or sent a transaction), in address order, at most `limit`.
+    /// Read-only, for listings (the dashboard). Cost: a scan of up to
+    /// `limit` account records.
+    pub fn accounts(&self, limit: usize) -> Result<Vec<(Address, Account)>, ChainError> {
+        self.store
+            .scan_prefix_limit(Cf::State, &[prefix::ACCOUNT], limit)?
+            .iter()
+            .map(|(k, v)| {
+                let address = Address::from_slice(k.get(1..).unwrap_or_default()).map_err(|e| {
+                    ChainError::Corrupt {
+                        what: "account key",
+                        reason: e.to_string(),
+                    }
+                })?;
+                Ok((address, decode(v, "account")?))
+            })
+            .collect()
+    }
+
+    /// Settled usage, as (client, epoch, record) in client then epoch
+    /// order, at most `limit`. Read-only, for listings (the dashboard).
+    /// Cost: a scan of up to `limit` usage records.
+    pub fn usage_records(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<(Address, u64, UsageRecord)>, ChainError> {
+        self.store
+            .scan_prefix_limit(Cf::State, &[prefix::USAGE], limit)?
+            .iter()
+            .map(|(k, v)| {
+                let (client, epoch) = keys::split_usage(k).ok_or_else(|| ChainError::Corrupt {
+                    what: "usage key",
+                    reason: format!("{} bytes", k.len()),
+                })?;
+                Ok((client, epoch, decode(v, "usage record")?))
+            })
+            .collect()
+    }
+
     /// A storage node.
     pub fn node(&self, id: &NodeId) -> Result<Option<StorageNode>, ChainError> {
         self.rec(&keys::node(id), "storage node")

@@ -122,6 +122,17 @@ impl Store {
 
     /// Every entry whose key starts with `prefix`, in key order.
     pub(crate) fn scan_prefix(&self, cf: Cf, prefix: &[u8]) -> Result<Entries, ChainError> {
+        self.scan_prefix_limit(cf, prefix, usize::MAX)
+    }
+
+    /// The first `limit` entries whose key starts with `prefix`, in key
+    /// order.
+    pub(crate) fn scan_prefix_limit(
+        &self,
+        cf: Cf,
+        prefix: &[u8],
+        limit: usize,
+    ) -> Result<Entries, ChainError> {
         let mut ro = ReadOptions::default();
         if let Some(end) = prefix_end(prefix) {
             ro.set_iterate_upper_bound(end);
@@ -133,6 +144,9 @@ impl Store {
         );
         let mut out = Vec::new();
         for item in iter {
+            if out.len() >= limit {
+                break;
+            }
             let (k, v) = item?;
             if !k.starts_with(prefix) {
                 break;
@@ -212,6 +226,9 @@ mod tests {
             .map(|(k, _)| k)
             .collect();
         assert_eq!(got, vec![vec![1, 0], vec![1, 0xff]]);
+        let first = s.scan_prefix_limit(Cf::State, &[1], 1).unwrap();
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].0, vec![1, 0]);
         assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
         assert_eq!(prefix_end(&[0xff]), None);
         assert!(read_u64(&[1, 2], "x").is_err());
