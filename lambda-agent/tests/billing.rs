@@ -506,4 +506,20 @@ async fn signed_metered_and_settled() {
         assert!(Instant::now() < deadline, "rows never settled: {rows:?}");
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+
+    // A client idle for epochs signs for an epoch the nodes no longer bill:
+    // the refusal names the node's epoch and the SDK signs again at once,
+    // so the call succeeds in one attempt.
+    let idle_from = c.usage().unwrap().epoch;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while cc.status().await.unwrap().epoch < idle_from + 3 {
+        assert!(Instant::now() < deadline, "the chain stopped");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let once = c.with_retry(RetryPolicy {
+        max_attempts: 1,
+        ..RetryPolicy::default()
+    });
+    once.get(b"k1").await.unwrap();
+    assert!(once.usage().unwrap().epoch >= idle_from + 3);
 }

@@ -18,6 +18,8 @@
 //! - [`billing`]: signed, metered client requests in chain mode, receipts
 //!   and their settlement on chain.
 
+//! - [`fault`]: fault injection for multi-process tests (alter a stopped
+//!   node's stored data).
 //! - [`pdp_source`]: PDP blocks and tags from the local store, for the
 //!   prover service validators challenge.
 //! - [`chain`]: the node key and the link to the chain (client, block
@@ -34,6 +36,7 @@ pub mod chain;
 pub mod cluster;
 pub mod config;
 pub mod error;
+pub mod fault;
 pub mod keyspace;
 pub mod merkle;
 pub mod node;

@@ -25,14 +25,8 @@ use lambda_chain::tx::kind::Pledge;
 use lambda_chain::tx::{Tx, TxBody, TxKind};
 use lambda_chain::types::Hash;
 use lambda_common::keys::{Address, SigningKey};
-use lambda_db::keyspace::Keyspace;
-use lambda_db::storage::{Cf, Engine, RocksEngine, RocksOptions, WriteBatch};
-use lambda_db::version::codec::{decode_object, encode_object, object_from_pb, object_to_pb};
-use lambda_pdp::bundle::bundle_key;
-use lambda_proto::pdp::v1 as pdp_pb;
 use lambda_testkit::chain::{ChainSpec, LocalChain};
 use lambda_testkit::{Process, binary, free_port, wait_for_port};
-use prost::Message;
 
 const NODES: usize = 4;
 const OBJECT: &str = "audited/object-1";
@@ -167,27 +161,6 @@ async fn wait_record(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-/// Flips one data byte of the object's bundle in a stopped node's RocksDB.
-fn corrupt_bundle(data_dir: &Path) {
-    let engine = RocksEngine::open(&RocksOptions::new(data_dir.join("db"))).unwrap();
-    let key = Keyspace::new(1024)
-        .unwrap()
-        .data_key(&bundle_key(OBJECT.as_bytes()));
-    let stored = engine
-        .get(Cf::Data, &key)
-        .unwrap()
-        .expect("the node holds the object");
-    let mut msg = object_to_pb(&decode_object(&stored).unwrap());
-    let sibling = msg.siblings.iter_mut().find(|s| !s.tombstone).unwrap();
-    let mut bundle = pdp_pb::PdpBundle::decode(&sibling.value[..]).unwrap();
-    bundle.data[1000] ^= 0x01;
-    sibling.value = bundle.encode_to_vec();
-    let mut batch = WriteBatch::new();
-    batch.put(Cf::Data, key, encode_object(&object_from_pb(msg).unwrap()));
-    engine.write(batch).unwrap();
-    engine.flush().unwrap();
 }
 
 async fn balance(chain: &mut ChainClient, a: Address) -> u64 {
@@ -341,7 +314,7 @@ async fn audits_pay_holders_and_slash_a_corrupted_one() {
     {
         let victim = &mut nodes[vi];
         victim.process.terminate(Duration::from_secs(10)).unwrap();
-        corrupt_bundle(&victim.data_dir);
+        lambda_db::fault::corrupt_audited_object(&victim.data_dir, 1024, OBJECT, 1000).unwrap();
         victim.process.restart().unwrap();
         wait_for_port(victim.addr, Duration::from_secs(60)).unwrap();
     }

@@ -222,9 +222,9 @@ impl Devnet {
 
     async fn pledge_all(&mut self) -> Result<(), DevnetError> {
         let mut client = self.chain_client().await?;
-        let chain_id = self.manifest.chain_id.clone();
+        let endpoints = self.manifest.chain_endpoints();
         for n in self.manifest.nodes.clone() {
-            let outcome = pledge_node(&mut client, &chain_id, &n, Duration::from_secs(30)).await?;
+            let outcome = pledge_node(&mut client, &endpoints, &n, Duration::from_secs(30)).await?;
             self.pledges.push((n.name.clone(), outcome));
         }
         Ok(())

@@ -73,6 +73,14 @@ pub enum DevnetError {
         /// How long.
         waited: Duration,
     },
+    /// A storage node's pledge (node funding, then the Pledge) failed.
+    #[error("pledge of {node}: {reason}")]
+    Pledge {
+        /// The node's name.
+        node: String,
+        /// The chain's answer or the failure.
+        reason: String,
+    },
     /// The smoke workload failed.
     #[error("smoke workload: {0}")]
     Smoke(String),

@@ -242,7 +242,9 @@ impl Client {
     }
 
     /// One attempt: signs it when the client has a wallet, sends it, and
-    /// reconciles the usage with the answer.
+    /// reconciles the usage with the answer. A refusal for a stale billing
+    /// epoch (the answer names the node's epoch) is signed again and sent
+    /// once more at once.
     async fn attempt<R, T, F, Fut>(
         &self,
         key: &[u8],
@@ -257,30 +259,35 @@ impl Client {
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
         let (channel, index) = self.router.route_indexed(key, attempt);
-        let mut request = tonic::Request::new(req.clone());
-        let ticket = match &self.signer {
-            Some(s) => Some(
-                s.sign(
-                    &channel,
-                    index,
-                    method,
-                    &req.encode_to_vec(),
-                    request.metadata_mut(),
-                )
-                .await?,
-            ),
-            None => None,
-        };
-        let result = f(Self::kv(channel), request).await;
-        if let (Some(s), Some(t)) = (&self.signer, ticket) {
-            match &result {
-                Ok(r) => s.settle(t, r.metadata(), false),
-                Err(st) => s.settle(t, st.metadata(), refused_unserved(st.code())),
+        let mut resigned = false;
+        loop {
+            let mut request = tonic::Request::new(req.clone());
+            let ticket = match &self.signer {
+                Some(s) => {
+                    let body = req.encode_to_vec();
+                    let md = request.metadata_mut();
+                    Some(s.sign(&channel, index, method, &body, md).await?)
+                }
+                None => None,
+            };
+            let result = f(Self::kv(channel.clone()), request).await;
+            if let (Some(s), Some(t)) = (&self.signer, ticket) {
+                match &result {
+                    Ok(r) => s.settle(t, r.metadata(), false),
+                    Err(st) => {
+                        let epoch = t.epoch;
+                        s.settle(t, st.metadata(), refused_unserved(st.code()));
+                        if !resigned && s.signed_stale_epoch(epoch, st.code()) {
+                            resigned = true;
+                            continue;
+                        }
+                    }
+                }
             }
+            return result
+                .map(tonic::Response::into_inner)
+                .map_err(SdkError::from);
         }
-        result
-            .map(tonic::Response::into_inner)
-            .map_err(SdkError::from)
     }
 
     async fn call<R, T, F, Fut>(

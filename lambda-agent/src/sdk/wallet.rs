@@ -96,7 +96,8 @@ struct Usage {
 #[derive(Debug)]
 pub(crate) struct Ticket {
     node: Address,
-    epoch: u64,
+    /// The billing epoch signed for (`u64::MAX`: the node does not bill).
+    pub(crate) epoch: u64,
     after: (u64, u64),
     bytes: u64,
 }
@@ -293,6 +294,16 @@ impl Signer {
         {
             self.learn(e, &[]);
         }
+    }
+
+    /// Whether a refusal (`code`, already settled) of an attempt signed for
+    /// `epoch` came from signing for an epoch the node no longer bills: the
+    /// answer taught a newer epoch (an idle client misses epoch changes), so
+    /// signing again succeeds.
+    pub(crate) fn signed_stale_epoch(&self, epoch: u64, code: tonic::Code) -> bool {
+        code == tonic::Code::FailedPrecondition
+            && epoch != u64::MAX
+            && self.usage.lock().epoch > epoch
     }
 
     /// This epoch's usage per node as the client signs it.
