@@ -1,13 +1,37 @@
-//! The operator commands of the `lambda-db` binary that talk to a running
-//! node: `status`, `usage` (billing, chain mode), `aae status` ([`aae`]) and
-//! `transfers` ([`transfers`]). Output as a table or as JSON (`-o json`).
+//! The operator commands of the `lambda-db` binary. Node commands ask a
+//! running node's Admin service (`-e/--endpoint`, env `LAMBDA_ENDPOINT`):
+//! `status` ([`status`]), `ring show` ([`ring`]), `hints` ([`hints`]),
+//! `aae status` ([`aae`]), `transfers` ([`transfers`]), `usage` ([`usage`]).
+//! Chain commands ask a validator's public API (`--chain`, env
+//! `LAMBDA_CHAIN`): `chain status` ([`chain_status`]), `pdp results`
+//! ([`pdp`]). `pledge` and `unpledge` submit transactions ([`pledge`]).
+//!
+//! Every command prints a table for people or, with `-o json`, one JSON
+//! object with stable keys for scripts. The arguments are in [`args`], the
+//! dispatch in [`dispatch`]; a failure is an [`AdminError`] that names the
+//! endpoint and the cause.
 
 pub mod aae;
+pub mod args;
+pub mod chain_status;
+pub mod dispatch;
+pub mod hints;
+pub mod pdp;
+pub mod pledge;
+pub mod ring;
+pub mod status;
+mod table;
 pub mod transfers;
+pub mod usage;
 
-use lambda_proto::node::v1 as pb;
+use std::future::Future;
+use std::time::Duration;
+
 use lambda_proto::node::v1::admin_client::AdminClient;
-use serde_json::json;
+use tonic::transport::Channel;
+
+pub use status::{fetch_status, status_json, status_table};
+pub use usage::{fetch_usage, usage_json, usage_table};
 
 /// Output format of admin commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -22,221 +46,233 @@ pub enum Output {
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     /// The endpoint is not a valid address.
-    #[error("invalid endpoint {0}")]
+    #[error("invalid endpoint {0:?}")]
     Endpoint(String),
+    /// No endpoint was given.
+    #[error("no {0} endpoint given")]
+    NoEndpoint(&'static str),
     /// The node could not be reached or refused.
     #[error("node at {endpoint}: {status}")]
     Call {
         /// The endpoint.
         endpoint: String,
+        /// The gRPC code.
+        code: tonic::Code,
         /// What it said.
         status: String,
     },
+    /// A validator could not be reached or refused.
+    #[error("validator at {endpoint}: {reason}")]
+    Chain {
+        /// The endpoint.
+        endpoint: String,
+        /// What went wrong.
+        reason: String,
+        /// The validator could not be reached or timed out (another may
+        /// answer).
+        unreachable: bool,
+    },
+    /// Every endpoint of a list failed.
+    #[error("no endpoint answered: {0}")]
+    AllFailed(String),
+    /// The configuration (for the placement parameters) does not load.
+    #[error("{0}")]
+    Config(#[from] lambda_common::config::ConfigError),
+    /// The ring cannot be computed as the node does.
+    #[error("ring: {0}")]
+    Ring(String),
+    /// A command-line argument is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// A pledge or unpledge failed.
+    #[error("{0}")]
+    Pledge(#[from] crate::chain::ChainLinkError),
+    /// The owner's key file does not load.
+    #[error("owner key {path}: {error}")]
+    Key {
+        /// The file.
+        path: String,
+        /// Why.
+        error: lambda_common::keys::KeyError,
+    },
+    /// Writing the output failed.
+    #[error("writing the output: {0}")]
+    Output(#[from] std::io::Error),
+    /// Encoding JSON failed.
+    #[error("encoding JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The async runtime does not start.
+    #[error("starting the async runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
-/// An Admin client for the node at `endpoint` (`host:port` or a URI).
-pub fn client(endpoint: &str) -> Result<AdminClient<tonic::transport::Channel>, AdminError> {
+impl AdminError {
+    /// True when another endpoint of a list may answer instead (the
+    /// endpoint could not be reached or timed out).
+    pub fn unreachable(&self) -> bool {
+        match self {
+            AdminError::Call { code, .. } => retryable(*code),
+            AdminError::Chain { unreachable, .. } => *unreachable,
+            _ => false,
+        }
+    }
+}
+
+/// A lazily connected channel to `endpoint` (`host:port` or a URI), with a
+/// 3 s connect timeout and a 10 s deadline per call.
+pub fn channel(endpoint: &str) -> Result<Channel, AdminError> {
     let uri = if endpoint.contains("://") {
         endpoint.to_string()
     } else {
         format!("http://{endpoint}")
     };
-    let channel = tonic::transport::Endpoint::from_shared(uri)
+    Ok(tonic::transport::Endpoint::from_shared(uri)
         .map_err(|_| AdminError::Endpoint(endpoint.to_string()))?
-        .connect_timeout(std::time::Duration::from_secs(3))
-        .timeout(std::time::Duration::from_secs(10))
-        .connect_lazy();
-    Ok(AdminClient::new(channel))
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(10))
+        .connect_lazy())
+}
+
+/// An Admin client for the node at `endpoint` (`host:port` or a URI).
+pub fn client(endpoint: &str) -> Result<AdminClient<Channel>, AdminError> {
+    Ok(AdminClient::new(channel(endpoint)?))
+}
+
+/// A client of the validator API at `endpoint`, with the same timeouts.
+pub fn chain_client(endpoint: &str) -> Result<lambda_chain::client::ChainClient, AdminError> {
+    Ok(lambda_chain::client::ChainClient::new(channel(endpoint)?))
+}
+
+/// Names the validator in a failed chain call.
+pub fn chain_error(
+    endpoint: &str,
+) -> impl Fn(lambda_chain::client::ClientError) -> AdminError + '_ {
+    use lambda_chain::client::ClientError;
+    move |error| {
+        let (reason, unreachable) = match &error {
+            ClientError::Status(s) => match call_error(endpoint, s) {
+                AdminError::Call { code, status, .. } => (status, retryable(code)),
+                other => (other.to_string(), false),
+            },
+            ClientError::Connect { .. } => (error.to_string(), true),
+            other => (other.to_string(), false),
+        };
+        AdminError::Chain {
+            endpoint: endpoint.to_string(),
+            reason,
+            unreachable,
+        }
+    }
+}
+
+fn retryable(code: tonic::Code) -> bool {
+    matches!(
+        code,
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Unknown
+    )
 }
 
 /// Turns a failed call into an [`AdminError`].
 pub fn call_error(endpoint: &str, s: &tonic::Status) -> AdminError {
+    let status = match s.code() {
+        tonic::Code::Unavailable => format!("unreachable ({})", s.message()),
+        tonic::Code::DeadlineExceeded => format!("no answer in time ({})", s.message()),
+        code => format!("{code:?}: {}", s.message()),
+    };
     AdminError::Call {
         endpoint: endpoint.to_string(),
-        status: format!("{:?}: {}", s.code(), s.message()),
+        code: s.code(),
+        status,
     }
 }
 
-/// Fetches the status of the node at `endpoint`.
-pub async fn fetch_status(endpoint: &str) -> Result<pb::StatusResponse, AdminError> {
-    client(endpoint)?
-        .status(pb::StatusRequest {})
-        .await
-        .map(tonic::Response::into_inner)
-        .map_err(|s| call_error(endpoint, &s))
+/// The entries of a comma-separated endpoint list.
+pub fn split_endpoints(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
-/// The status as JSON.
-pub fn status_json(s: &pb::StatusResponse) -> serde_json::Value {
-    let hints = s.hints.clone().unwrap_or_default();
-    json!({
-        "node_id": s.node_id,
-        "epoch": s.epoch,
-        "actor": s.actor,
-        "partitions": s.partitions,
-        "default_n": s.default_n,
-        "writes_refused": (!s.writes_refused.is_empty()).then_some(&s.writes_refused),
-        "requests_in_flight": s.requests_in_flight,
-        "requests_rejected_overload": s.requests_rejected_overload,
-        "read_repairs": s.read_repairs,
-        "hinted_writes": s.hinted_writes,
-        "quorum_failures": s.quorum_failures,
-        "hints": {
-            "backlog": hints.backlog,
-            "delivered": hints.delivered,
-            "refused": hints.refused,
-            "max_backlog": hints.max_backlog,
-            "owners": hints.owners.iter().map(|o| json!({"owner": o.owner, "hints": o.hints})).collect::<Vec<_>>(),
-        },
-        "nodes": s.nodes.iter().map(|n| json!({
-            "id": n.id, "endpoint": n.endpoint, "zone": n.zone, "capacity": n.capacity,
-            "bandwidth": n.bandwidth, "up": n.up, "primary_partitions": n.primary_partitions,
-            "replica_partitions": n.replica_partitions, "hint_backlog": n.hint_backlog,
-        })).collect::<Vec<_>>(),
-    })
-}
-
-/// The status as a table.
-pub fn status_table(s: &pb::StatusResponse) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let mode = if s.nodes.is_empty() {
-        "standalone".to_string()
-    } else {
-        format!("epoch {}", s.epoch)
-    };
-    let _ = writeln!(
-        out,
-        "node {} ({mode}), actor {}, {} partitions, N={}",
-        s.node_id, s.actor, s.partitions, s.default_n
-    );
-    if !s.writes_refused.is_empty() {
-        let _ = writeln!(out, "WRITES REFUSED: {}", s.writes_refused);
-    }
-    let _ = writeln!(
-        out,
-        "requests in flight {}, refused for overload {}, quorum failures {}, read repairs {}, hinted writes {}",
-        s.requests_in_flight,
-        s.requests_rejected_overload,
-        s.quorum_failures,
-        s.read_repairs,
-        s.hinted_writes
-    );
-    if let Some(h) = &s.hints {
-        let _ = writeln!(
-            out,
-            "hints: backlog {} (max {}), delivered {}, refused {}",
-            h.backlog, h.max_backlog, h.delivered, h.refused
-        );
-        for o in &h.owners {
-            let _ = writeln!(out, "  for {}: {}", o.owner, o.hints);
+/// Calls `f` on each endpoint in turn until one answers; an endpoint that
+/// refuses (rather than cannot be reached) ends the search with its error.
+/// Returns the endpoint that answered and its answer.
+pub async fn first_answer<T, F, Fut>(
+    endpoints: &[String],
+    what: &'static str,
+    f: F,
+) -> Result<(String, T), AdminError>
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = Result<T, AdminError>>,
+{
+    let mut failures = Vec::new();
+    for e in endpoints {
+        match f(e.clone()).await {
+            Ok(v) => return Ok((e.clone(), v)),
+            Err(err) if err.unreachable() => failures.push(err),
+            Err(err) => return Err(err),
         }
     }
-    if !s.nodes.is_empty() {
-        let _ = writeln!(
-            out,
-            "{:<12} {:<22} {:<8} {:>9} {:>9} {:<5} {:>8} {:>8} {:>6}",
-            "NODE",
-            "ENDPOINT",
-            "ZONE",
-            "CAPACITY",
-            "BANDWIDTH",
-            "STATE",
-            "PRIMARY",
-            "REPLICA",
-            "HINTS"
-        );
-        for n in &s.nodes {
-            let _ = writeln!(
-                out,
-                "{:<12} {:<22} {:<8} {:>9} {:>9} {:<5} {:>8} {:>8} {:>6}",
-                n.id,
-                n.endpoint,
-                n.zone,
-                n.capacity,
-                n.bandwidth,
-                if n.up { "up" } else { "DOWN" },
-                n.primary_partitions,
-                n.replica_partitions,
-                n.hint_backlog
-            );
-        }
+    match failures.len() {
+        0 => Err(AdminError::NoEndpoint(what)),
+        1 => Err(failures.remove(0)),
+        _ => Err(AdminError::AllFailed(
+            failures
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )),
     }
-    out
 }
 
-/// Fetches the billing usage of the node at `endpoint` (chain mode only).
-pub async fn fetch_usage(
-    endpoint: &str,
-) -> Result<lambda_proto::billing::v1::UsageResponse, AdminError> {
-    use lambda_proto::billing::v1 as bpb;
-    let uri = if endpoint.contains("://") {
-        endpoint.to_string()
-    } else {
-        format!("http://{endpoint}")
-    };
-    let channel = tonic::transport::Endpoint::from_shared(uri)
-        .map_err(|_| AdminError::Endpoint(endpoint.to_string()))?
-        .connect_timeout(std::time::Duration::from_secs(3))
-        .timeout(std::time::Duration::from_secs(10))
-        .connect_lazy();
-    bpb::billing_client::BillingClient::new(channel)
-        .usage(bpb::UsageRequest {})
-        .await
-        .map(tonic::Response::into_inner)
-        .map_err(|s| AdminError::Call {
-            endpoint: endpoint.to_string(),
-            status: format!("{:?}: {}", s.code(), s.message()),
+/// Wall-clock milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn first_answer_skips_unreachable_endpoints_and_names_them_all() {
+        let list = split_endpoints(" a, ,b ,c");
+        assert_eq!(list, ["a", "b", "c"]);
+        let down = |e: &str| AdminError::Call {
+            endpoint: e.into(),
+            code: tonic::Code::Unavailable,
+            status: "unreachable".into(),
+        };
+        let (e, v) = first_answer(&list, "node", |e| async move {
+            if e == "c" { Ok(7) } else { Err(down(&e)) }
         })
-}
-
-fn settlement_name(state: i32) -> &'static str {
-    use lambda_proto::billing::v1::SettlementState as S;
-    match S::try_from(state) {
-        Ok(S::Open) => "open",
-        Ok(S::Pending) => "pending",
-        Ok(S::Settled) => "settled",
-        _ => "unknown",
-    }
-}
-
-/// Billing usage as JSON.
-pub fn usage_json(u: &lambda_proto::billing::v1::UsageResponse) -> serde_json::Value {
-    json!({
-        "epoch": u.epoch,
-        "usage": u.usage.iter().map(|c| json!({
-            "client": hex::encode(&c.client), "epoch": c.epoch, "requests": c.requests,
-            "bytes": c.bytes, "receipt_requests": c.receipt_requests,
-            "receipt_price": c.receipt_price, "state": settlement_name(c.state),
-            "settled_total": c.settled_total,
-        })).collect::<Vec<_>>(),
-    })
-}
-
-/// Billing usage as a table: per client per epoch, what this node served,
-/// the largest receipt held (requests over every node, price) and whether
-/// the chain settled it.
-pub fn usage_table(u: &lambda_proto::billing::v1::UsageResponse) -> String {
-    use std::fmt::Write;
-    let mut out = format!("billing epoch {}\n", u.epoch);
-    let _ = writeln!(
-        out,
-        "{:<40} {:>6} {:>9} {:>12} {:>9} {:>8} {:<8} {:>8}",
-        "CLIENT", "EPOCH", "REQUESTS", "BYTES", "RECEIPT", "PRICE", "STATE", "SETTLED"
-    );
-    for c in &u.usage {
-        let _ = writeln!(
-            out,
-            "{:<40} {:>6} {:>9} {:>12} {:>9} {:>8} {:<8} {:>8}",
-            hex::encode(&c.client),
-            c.epoch,
-            c.requests,
-            c.bytes,
-            c.receipt_requests,
-            c.receipt_price,
-            settlement_name(c.state),
-            c.settled_total
+        .await
+        .unwrap();
+        assert_eq!((e.as_str(), v), ("c", 7));
+        let err = first_answer(&list, "node", |e| async move { Err::<u8, _>(down(&e)) })
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("node at a") && err.contains("node at c"),
+            "{err}"
         );
+        let refused = first_answer(&list, "node", |e| async move {
+            Err::<u8, _>(AdminError::Call {
+                endpoint: e,
+                code: tonic::Code::NotFound,
+                status: "no".into(),
+            })
+        })
+        .await
+        .unwrap_err();
+        assert!(refused.to_string().starts_with("node at a"), "{refused}");
+        let none = first_answer(&[], "chain", |_| async { Ok(1) }).await;
+        assert!(matches!(none, Err(AdminError::NoEndpoint("chain"))));
     }
-    out
 }
