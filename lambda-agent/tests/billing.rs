@@ -5,7 +5,8 @@
 //! are refused; a client without funds can neither read nor write; a client
 //! with little money is cut off at its balance; the `lambda` CLI signs with
 //! `--key`; a node restarted by SIGKILL keeps its receipts and replay
-//! protection; after the epoch the usage
+//! protection; a ring-routed client given one endpoint signs each request
+//! for the node it reaches; after the epoch the usage
 //! settled on chain equals the requests the client made, its balance fell
 //! by exactly their price and the serving nodes' owners gained it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -13,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use lambda_agent::sdk::{Client, ClientConfig, RetryPolicy, SdkError, Wallet};
+use lambda_agent::sdk::{Client, ClientConfig, RetryPolicy, RingRouter, SdkError, Wallet};
 use lambda_chain::client::{ChainClient, ClientError, TxStatus};
 use lambda_chain::tx::kind::{
     Pledge, Transfer, UsageEntry, UsageSettlement, UsageStatement, usage_price,
@@ -399,8 +400,18 @@ async fn signed_metered_and_settled() {
     assert_eq!(code, Code::FailedPrecondition, "{e}");
     assert!(msg.contains("has 3, owes 4"), "{msg}");
 
-    // The paying client: count what it does.
-    let c = sdk(endpoints.clone(), &client).await;
+    // The paying client: count what it does. It is given one endpoint and
+    // routes by the ring, so its requests go to (and are signed for) the
+    // nodes that coordinate each key.
+    let c = sdk(vec![endpoints[0].clone()], &client).await;
+    let ring = RingRouter::connect(&ClientConfig::new([endpoints[0].clone()]))
+        .await
+        .unwrap();
+    let mut expected: std::collections::BTreeSet<String> = (0..8u8)
+        .map(|i| ring.nodes_for(&[b'k', i])[0].clone())
+        .collect();
+    // The batch (no single key) goes to the configured endpoint.
+    expected.insert(node_keys[0].public().address().to_string());
     let first_epoch = c.usage().unwrap().epoch;
     let mut made = 0u64;
     for i in 0..8u8 {
@@ -423,6 +434,21 @@ async fn signed_metered_and_settled() {
     made += 1;
     let last_epoch = c.usage().unwrap().epoch;
     assert_eq!(made, 21);
+    let signed_for: std::collections::BTreeSet<String> = c
+        .usage()
+        .unwrap()
+        .per_node
+        .iter()
+        .map(|(n, _, _)| n.to_string())
+        .collect();
+    // (A new epoch starts the usage again from zero.)
+    assert!(
+        signed_for.is_subset(&expected),
+        "{signed_for:?} vs {expected:?}"
+    );
+    if first_epoch == last_epoch {
+        assert_eq!(signed_for, expected);
+    }
 
     // After the epoch: the settled usage equals the requests made.
     let client_addr = client.public().address();

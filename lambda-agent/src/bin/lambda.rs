@@ -30,8 +30,8 @@ use std::io::Write as _;
 
 use lambda_agent::sdk::pdp_contract::wait_committed;
 use lambda_agent::sdk::{
-    Client, ClientConfig, Context, ContractTerms, ReadResult, Sibling, Wallet, WriteResult,
-    pdp_key_of, register_contract,
+    Client, ClientConfig, Context, ContractTerms, ReadResult, Routing, Sibling, Wallet,
+    WriteResult, pdp_key_of, register_contract,
 };
 use lambda_chain::client::ChainClient;
 use lambda_common::keys::SigningKey;
@@ -79,6 +79,10 @@ struct Cli {
         global = true
     )]
     key_file: Option<PathBuf>,
+    /// How requests pick their node: `ring` (straight to the key's
+    /// coordinator, from the ring the endpoints serve) or `round_robin`.
+    #[arg(long, global = true, default_value = "ring", env = "LAMBDA_ROUTING")]
+    routing: Routing,
     #[command(subcommand)]
     command: Command,
 }
@@ -236,6 +240,7 @@ async fn run(cli: Cli) -> Result<()> {
         cfg.request_timeout = Duration::from_millis(u64::from(ms) + 1000);
     }
     cfg.retry.max_attempts = cli.max_attempts.max(1);
+    cfg.routing = cli.routing;
     if let Some(path) = &cli.key_file {
         cfg.wallet = Some(Wallet::load(path)?);
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sdk::{ClientConfig, RetryPolicy};
+use crate::sdk::{ClientConfig, RetryPolicy, RingConfig, Routing};
 use crate::tsdb::TsdbConfig;
 
 /// Prefix of environment overrides: `LAMBDA_AGENT_TSDB__BLOCK_MS=…`.
@@ -80,6 +80,12 @@ pub struct ClusterConfig {
     /// for every request of a chain-mode cluster; unset: unsigned requests
     /// (a cluster without a chain).
     pub key_file: Option<std::path::PathBuf>,
+    /// How requests pick their node: `ring` (straight to the key's
+    /// coordinator from the cluster's ring) or `round_robin`.
+    pub routing: Routing,
+    /// Ring routing settings; `ring.placement` must equal the nodes'
+    /// `[placement]` section (Q is taken from the nodes).
+    pub ring: RingConfig,
 }
 
 impl Default for ClusterConfig {
@@ -93,6 +99,8 @@ impl Default for ClusterConfig {
             max_backoff_ms: 1_000,
             max_elapsed_ms: 10_000,
             key_file: None,
+            routing: Routing::default(),
+            ring: RingConfig::default(),
         }
     }
 }
@@ -110,6 +118,8 @@ impl ClusterConfig {
             max_elapsed: Duration::from_millis(self.max_elapsed_ms),
             retry_write_timeouts: false,
         };
+        c.routing = self.routing;
+        c.ring = self.ring.clone();
         if let Some(path) = &self.key_file {
             c.wallet = Some(crate::sdk::Wallet::load(path)?);
         }
@@ -199,5 +209,23 @@ impl Default for AuditUploadConfig {
             fee: terms.fee,
             sectors: crate::sdk::pdp::DEFAULT_SECTORS,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses_to_the_defaults() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../deploy/lambda-agent.example.toml");
+        let cfg: AgentConfig =
+            lambda_common::config::load(Some(&path), "LAMBDA_AGENT_TEST_UNSET_").unwrap();
+        assert_eq!(cfg.cluster, ClusterConfig::default());
+        assert_eq!(cfg.cluster.routing, Routing::Ring);
+        let c = cfg.cluster.client_config().unwrap();
+        assert_eq!(c.routing, Routing::Ring);
+        assert_eq!(c.ring, RingConfig::default());
     }
 }

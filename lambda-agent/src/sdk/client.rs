@@ -1,5 +1,6 @@
 //! The SDK client: typed get/put/delete calls to a set of storage nodes,
-//! each attempt routed by a [`Router`] and retried under a [`RetryPolicy`].
+//! each attempt routed by a [`Router`] (by default a [`RingRouter`]) and
+//! retried under a [`RetryPolicy`]; the router hears how each attempt ended.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,7 +13,9 @@ use tonic::transport::{Channel, Endpoint};
 
 use super::SdkError;
 use super::retry::{self, CallKind, RetryPolicy};
-use super::router::{EndpointRouter, Router};
+use super::ring_router::RingRouter;
+use super::router::{EndpointRouter, Outcome, Route, Router};
+use super::routing::{RingConfig, Routing};
 use super::wallet::{SignedUsage, Signer, Wallet};
 
 /// Full method paths, as requests are signed.
@@ -51,11 +54,16 @@ pub struct ClientConfig {
     /// The client account key; when set every request is signed and carries
     /// the usage receipt (required by a chain-mode cluster).
     pub wallet: Option<Wallet>,
+    /// How requests pick their node (default: by the cluster's ring).
+    pub routing: Routing,
+    /// Ring routing settings (its placement settings must match the
+    /// nodes').
+    pub ring: RingConfig,
 }
 
 impl ClientConfig {
-    /// Defaults (2 s to connect, 10 s per attempt, the default retry policy)
-    /// for these endpoints.
+    /// Defaults (2 s to connect, 10 s per attempt, the default retry policy,
+    /// ring routing) for these endpoints.
     pub fn new<I, S>(endpoints: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -68,6 +76,8 @@ impl ClientConfig {
             options: pb::RequestOptions::default(),
             retry: RetryPolicy::default(),
             wallet: None,
+            routing: Routing::default(),
+            ring: RingConfig::default(),
         }
     }
 }
@@ -149,7 +159,52 @@ pub struct Client {
     signer: Option<Arc<Signer>>,
 }
 
-fn endpoint(uri: &str, cfg: &ClientConfig) -> Result<Endpoint, SdkError> {
+/// What a call's answer tells the router.
+trait Answer {
+    /// For a put: the actors of the live values after it.
+    fn write_actors(&self) -> Option<Vec<&str>> {
+        None
+    }
+}
+
+impl Answer for pb::GetResponse {}
+impl Answer for pb::DeleteResponse {}
+impl Answer for pb::BatchResponse {}
+impl Answer for pb::PutResponse {
+    fn write_actors(&self) -> Option<Vec<&str>> {
+        Some(self.siblings.iter().map(|s| s.actor.as_str()).collect())
+    }
+}
+
+/// Reports an attempt to the router; one dropped before it ended (per-
+/// attempt timeout, caller gave up) is reported abandoned.
+struct Report<'a> {
+    router: &'a dyn Router,
+    route: &'a Route,
+    done: bool,
+}
+
+impl Report<'_> {
+    fn finish(mut self, outcome: Outcome<'_>) {
+        self.done = true;
+        self.router.report(self.route, outcome);
+    }
+}
+
+impl Drop for Report<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.router.report(self.route, Outcome::Abandoned);
+        }
+    }
+}
+
+/// A lazy endpoint for `uri` (`http://` is added when it has no scheme).
+pub(super) fn endpoint(
+    uri: &str,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+) -> Result<Endpoint, SdkError> {
     let uri = if uri.contains("://") {
         uri.to_string()
     } else {
@@ -157,8 +212,8 @@ fn endpoint(uri: &str, cfg: &ClientConfig) -> Result<Endpoint, SdkError> {
     };
     Endpoint::from_shared(uri.clone())
         .map(|e| {
-            e.connect_timeout(cfg.connect_timeout)
-                .timeout(cfg.request_timeout)
+            e.connect_timeout(connect_timeout)
+                .timeout(request_timeout)
                 .tcp_nodelay(true)
         })
         .map_err(|e| SdkError::InvalidEndpoint {
@@ -168,15 +223,23 @@ fn endpoint(uri: &str, cfg: &ClientConfig) -> Result<Endpoint, SdkError> {
 }
 
 impl Client {
-    /// A client that routes requests over the configured endpoints.
-    /// Connections open lazily, so this succeeds even if nodes are down.
+    /// A client that routes requests as `config.routing` says: by the
+    /// cluster's ring (fetched from the configured endpoints at once, then
+    /// kept fresh in the background; round robin until one is known) or
+    /// round robin over the endpoints. Connections open lazily, so this
+    /// succeeds even if nodes are down.
     pub async fn connect(config: ClientConfig) -> Result<Self, SdkError> {
-        let endpoints = config
-            .endpoints
-            .iter()
-            .map(|e| endpoint(e, &config))
-            .collect::<Result<Vec<_>, _>>()?;
-        let router = Arc::new(EndpointRouter::new(endpoints)?);
+        let router: Arc<dyn Router> = match config.routing {
+            Routing::Ring => Arc::new(RingRouter::connect(&config).await?),
+            Routing::RoundRobin => {
+                let endpoints = config
+                    .endpoints
+                    .iter()
+                    .map(|e| endpoint(e, config.connect_timeout, config.request_timeout))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Arc::new(EndpointRouter::new(endpoints)?)
+            }
+        };
         let client = Self::with_router(router, config);
         client.resume().await;
         Ok(client)
@@ -189,7 +252,7 @@ impl Client {
     async fn resume(&self) {
         let Some(signer) = &self.signer else { return };
         for (i, ch) in self.router.channels().iter().enumerate() {
-            if let Err(e) = signer.node(ch, Some(i)).await {
+            if let Err(e) = signer.node(ch, Some(i), None).await {
                 tracing::debug!(endpoint = i, error = %e, "billing info not available yet");
             }
         }
@@ -201,8 +264,9 @@ impl Client {
         self.signer.as_ref().map(|s| s.usage())
     }
 
-    /// A client whose requests go where `router` says (the seam for
-    /// ring-aware routing); `config.endpoints` is not used.
+    /// A client whose requests go where `router` says (e.g. a
+    /// [`RingRouter`] shared by several clients); `config.endpoints` and
+    /// `config.routing` are not used.
     pub fn with_router(router: Arc<dyn Router>, config: ClientConfig) -> Self {
         let signer = config.wallet.clone().map(Signer::new);
         Self {
@@ -241,10 +305,7 @@ impl Client {
             .max_encoding_message_size(usize::MAX)
     }
 
-    /// One attempt: signs it when the client has a wallet, sends it, and
-    /// reconciles the usage with the answer. A refusal for a stale billing
-    /// epoch (the answer names the node's epoch) is signed again and sent
-    /// once more at once.
+    /// One attempt: routes it, and tells the router how it ended.
     async fn attempt<R, T, F, Fut>(
         &self,
         key: &[u8],
@@ -255,22 +316,56 @@ impl Client {
     ) -> Result<T, SdkError>
     where
         R: prost::Message + Clone,
+        T: Answer,
         F: Fn(KvClient<Channel>, tonic::Request<R>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {
-        let (channel, index) = self.router.route_indexed(key, attempt);
+        let route = self.router.route(key, attempt);
+        let report = Report {
+            router: self.router.as_ref(),
+            route: &route,
+            done: false,
+        };
+        let result = self.send(&route, method, req, f).await;
+        match &result {
+            Ok(answer) => {
+                let actors = answer.write_actors();
+                report.finish(Outcome::Answered {
+                    write_actors: actors.as_deref(),
+                });
+            }
+            Err(e) => report.finish(Outcome::Failed(e)),
+        }
+        result
+    }
+
+    /// Signs an attempt when the client has a wallet, sends it along
+    /// `route`, and reconciles the usage with the answer. A refusal for a
+    /// stale billing epoch (the answer names the node's epoch) is signed
+    /// again and sent once more at once.
+    async fn send<R, T, F, Fut>(
+        &self,
+        route: &Route,
+        method: &'static str,
+        req: &R,
+        f: &F,
+    ) -> Result<T, SdkError>
+    where
+        R: prost::Message + Clone,
+        F: Fn(KvClient<Channel>, tonic::Request<R>) -> Fut,
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+    {
         let mut resigned = false;
         loop {
             let mut request = tonic::Request::new(req.clone());
             let ticket = match &self.signer {
                 Some(s) => {
                     let body = req.encode_to_vec();
-                    let md = request.metadata_mut();
-                    Some(s.sign(&channel, index, method, &body, md).await?)
+                    Some(s.sign(route, method, &body, request.metadata_mut()).await?)
                 }
                 None => None,
             };
-            let result = f(Self::kv(channel.clone()), request).await;
+            let result = f(Self::kv(route.channel.clone()), request).await;
             if let (Some(s), Some(t)) = (&self.signer, ticket) {
                 match &result {
                     Ok(r) => s.settle(t, r.metadata(), false),
@@ -300,6 +395,7 @@ impl Client {
     ) -> Result<T, SdkError>
     where
         R: prost::Message + Clone,
+        T: Answer,
         F: Fn(KvClient<Channel>, tonic::Request<R>) -> Fut,
         Fut: std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
     {

@@ -32,6 +32,16 @@ pub enum SdkError {
     /// The caller is not allowed (authentication or funds).
     #[error("permission denied: {0}")]
     PermissionDenied(String),
+    /// The node at a routed endpoint is not the node the ring names there
+    /// (the endpoint now serves another node): nothing was sent; retried
+    /// elsewhere while the ring is refreshed.
+    #[error("the node answering is {actual}, the ring names {expected} at that endpoint")]
+    NodeMismatch {
+        /// The id the ring gives.
+        expected: String,
+        /// The id the node gave.
+        actual: String,
+    },
     /// The request was retried on retryable errors until the policy's
     /// attempt or time budget ran out; `last` is the final error.
     #[error("gave up after {attempts} attempts in {elapsed_ms} ms: {last}")]
@@ -79,7 +89,10 @@ impl SdkError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            Self::Unavailable(_) | Self::Overloaded(_) | Self::Timeout(_)
+            Self::Unavailable(_)
+                | Self::Overloaded(_)
+                | Self::Timeout(_)
+                | Self::NodeMismatch { .. }
         )
     }
 

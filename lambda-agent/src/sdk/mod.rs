@@ -1,7 +1,9 @@
 //! The Rust SDK for Lambda's KV API.
 //!
-//! Every call is routed by a [`Router`] (round robin over the configured
-//! endpoints today; ring-aware routing later), bounded by a per-attempt
+//! Every call is routed by a [`Router`] — by default a [`RingRouter`],
+//! which sends a key's request straight to its coordinator from a cached
+//! copy of the cluster's ring (round robin over the configured endpoints,
+//! [`EndpointRouter`], while none is known) — bounded by a per-attempt
 //! timeout and retried with backoff and jitter under a [`RetryPolicy`]
 //! (see its module for which errors are retried and how writes stay safe).
 //! Audited objects ([`pdp`]) are tagged for provable data possession and
@@ -27,13 +29,19 @@ mod error;
 pub mod pdp;
 pub mod pdp_contract;
 mod retry;
+mod ring;
+mod ring_router;
 mod router;
+mod routing;
 mod wallet;
 
 pub use client::{Client, ClientConfig, Context, ReadResult, Sibling, WriteResult};
 pub use error::SdkError;
+pub use lambda_placement::PlacementConfig;
 pub use pdp::{AuditedError, AuditedObject, pdp_key_of};
 pub use pdp_contract::{ContractTerms, register_contract};
 pub use retry::{CallKind, RetryPolicy};
-pub use router::{EndpointRouter, Router};
+pub use ring_router::{RingRouter, RingSnapshot, RingStats};
+pub use router::{EndpointRouter, Outcome, Route, Router};
+pub use routing::{RingConfig, Routing};
 pub use wallet::{SignedUsage, Wallet};

@@ -4,7 +4,8 @@
 //! What is retried:
 //!
 //! - UNAVAILABLE and RESOURCE_EXHAUSTED, for every call: the node was
-//!   unreachable, could not gather a quorum, or shed load.
+//!   unreachable, could not gather a quorum, or shed load; likewise
+//!   [`SdkError::NodeMismatch`] (nothing was sent).
 //! - DEADLINE_EXCEEDED (from the node or from the per-attempt timeout), for
 //!   reads only, unless the policy says the caller's writes are idempotent
 //!   ([`RetryPolicy::retry_write_timeouts`]). A write that timed out may have
@@ -77,7 +78,9 @@ impl RetryPolicy {
     /// True if `err` of a call of this kind should be retried.
     pub fn should_retry(&self, err: &SdkError, kind: CallKind) -> bool {
         match err {
-            SdkError::Unavailable(_) | SdkError::Overloaded(_) => true,
+            SdkError::Unavailable(_) | SdkError::Overloaded(_) | SdkError::NodeMismatch { .. } => {
+                true
+            }
             SdkError::Timeout(_) => kind == CallKind::Read || self.retry_write_timeouts,
             _ => false,
         }

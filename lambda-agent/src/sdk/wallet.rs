@@ -8,6 +8,13 @@
 //! and request bytes, this request included), signed as the chain verifies
 //! it ([`UsageSettlement::new_signed`]).
 //!
+//! Requests are signed for the id of the node they are sent to: the SDK
+//! learns it from the node itself and caches it per router slot (a slot is
+//! one endpoint and ring id, never reused), so requests a ring router sends
+//! to nodes outside the configured endpoints are signed for those nodes;
+//! when the ring names the node (in chain mode by its address), an answer
+//! with another id is refused before anything is signed.
+//!
 //! The SDK learns a node's id and the current epoch from the node's
 //! unsigned `lambda.billing.v1.Billing/Info` on first contact (also picking
 //! up the largest receipt the node holds, so a restarted client resumes its
@@ -35,6 +42,7 @@ use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::transport::Channel;
 
 use super::SdkError;
+use super::router::Route;
 
 /// A client account key that signs requests.
 #[derive(Clone, Debug)]
@@ -132,11 +140,14 @@ impl Signer {
         })
     }
 
-    /// The node behind `channel` (cached per endpoint index when known).
+    /// The node behind `channel` (cached per router slot when known). With
+    /// `expected` (the ring's id of the node, an address in chain mode),
+    /// a billing node answering with another id is refused and not cached.
     pub(crate) async fn node(
         &self,
         channel: &Channel,
         index: Option<usize>,
+        expected: Option<&str>,
     ) -> Result<NodeInfo, SdkError> {
         if let Some(i) = index
             && let Some(n) = self.nodes.lock().get(&i)
@@ -166,6 +177,14 @@ impl Signer {
         };
         let id = Address::from_slice(&info.node_id)
             .map_err(|e| SdkError::InvalidArgument(format!("node id from Billing/Info: {e}")))?;
+        if let Some(want) = expected.and_then(|e| e.parse::<Address>().ok())
+            && want != id
+        {
+            return Err(SdkError::NodeMismatch {
+                expected: want.to_string(),
+                actual: id.to_string(),
+            });
+        }
         let node = NodeInfo {
             id,
             chain_id: info.chain_id,
@@ -199,17 +218,19 @@ impl Signer {
         }
     }
 
-    /// Signs one attempt of `method` with message `body` to the node behind
-    /// `channel`, adding the metadata to `metadata`.
+    /// Signs one attempt of `method` with message `body` to the node of
+    /// `route` (for the id that node gives), adding the metadata to
+    /// `metadata`.
     pub(crate) async fn sign(
         &self,
-        channel: &Channel,
-        index: Option<usize>,
+        route: &Route,
         method: &str,
         body: &[u8],
         metadata: &mut MetadataMap,
     ) -> Result<Ticket, SdkError> {
-        let node = self.node(channel, index).await?;
+        let node = self
+            .node(&route.channel, route.slot, route.node.as_deref())
+            .await?;
         if !node.bills {
             // Nothing to sign or count; `settle` ignores this ticket.
             return Ok(Ticket {
