@@ -52,6 +52,8 @@ pub struct NodeConfig {
     pub transition: TransitionConfig,
     /// Collection of tombstones.
     pub tombstones: TombstonesConfig,
+    /// The admin HTTP port (`/metrics`, `/health`, `/live`).
+    pub admin: AdminConfig,
 }
 
 impl Default for NodeConfig {
@@ -76,6 +78,24 @@ impl Default for NodeConfig {
             aae: AaeConfig::default(),
             transition: TransitionConfig::default(),
             tombstones: TombstonesConfig::default(),
+            admin: AdminConfig::default(),
+        }
+    }
+}
+
+/// The admin HTTP port.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Address of the admin HTTP server; port 0 picks a free port (written
+    /// to `<data_dir>/admin.addr`).
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         }
     }
 }

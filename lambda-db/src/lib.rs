@@ -25,6 +25,7 @@
 //! - [`chain`]: the node key and the link to the chain (client, block
 //!   follower) that chain mode builds on.
 //! - [`server`], [`node`]: the gRPC server and assembling a running node.
+//! - [`ops`]: the admin HTTP port (Prometheus metrics, health).
 //! - [`admin_cli`]: the operator commands of the `lambda-db` binary.
 //! - [`config`], [`error`]: configuration and the typed error.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
@@ -40,6 +41,7 @@ pub mod fault;
 pub mod keyspace;
 pub mod merkle;
 pub mod node;
+pub mod ops;
 pub mod pdp_source;
 pub use lambda_placement as placement;
 pub mod request;

@@ -5,7 +5,9 @@
 //!
 //! [`start`] returns as soon as the node listens, with the bound address
 //! (useful with port 0) and a handle to wait for the node to stop. The bound
-//! address is also written to `<data_dir>/listen.addr` for scripts and tests.
+//! address is also written to `<data_dir>/listen.addr` for scripts and tests,
+//! and the admin HTTP port's (metrics, health; see [`crate::ops`]) to
+//! `<data_dir>/admin.addr`.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -87,6 +89,8 @@ pub enum NodeError {
 pub struct RunningNode {
     /// The address the gRPC server is bound to.
     pub addr: SocketAddr,
+    /// The address the admin HTTP port (`/metrics`, `/health`) is bound to.
+    pub admin_addr: SocketAddr,
     /// The node's local store.
     pub store: Arc<LocalStore>,
     /// The cluster state (None for a standalone node).
@@ -344,6 +348,28 @@ pub async fn start(
             Arc::new(slot)
         }
     };
+    let ops_sources = crate::ops::OpsSources {
+        node_id: node_id.clone(),
+        mode: match (&chain, &cluster) {
+            (Some(_), _) => crate::ops::Mode::Chain,
+            (None, Some(_)) => crate::ops::Mode::Cluster,
+            (None, None) => crate::ops::Mode::Standalone,
+        },
+        store: store.clone(),
+        engine: engine.clone(),
+        joined: joined_slot.clone(),
+        gate: kv.gate(),
+        requests: kv.metrics(),
+        replication: config.replication.clone(),
+        chain: chain.clone(),
+    };
+    let admin_addr = crate::ops::start(
+        config.admin.listen,
+        &config.data_dir,
+        ops_sources,
+        &shutdown,
+    )
+    .await?;
     let admin = AdminService::new(
         node_id,
         store.clone(),
@@ -382,6 +408,7 @@ pub async fn start(
     });
     Ok(RunningNode {
         addr,
+        admin_addr,
         store,
         cluster,
         task,

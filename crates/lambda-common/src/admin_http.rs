@@ -119,6 +119,38 @@ async fn health_handler(State(s): State<AdminState>) -> Response {
     (code, [(header::CONTENT_TYPE, "application/json")], json).into_response()
 }
 
+/// The metric label of a gRPC status code (its number, as `tonic::Code`
+/// converts to `i32`): the code's name in snake case (`ok`,
+/// `invalid_argument`, `resource_exhausted`, …), `unknown` for a number
+/// that is no code. Every daemon labels request outcomes with it, so the
+/// same outcome reads the same everywhere.
+pub fn grpc_code_label(code: i32) -> &'static str {
+    const NAMES: [&str; 17] = [
+        "ok",
+        "cancelled",
+        "unknown",
+        "invalid_argument",
+        "deadline_exceeded",
+        "not_found",
+        "already_exists",
+        "permission_denied",
+        "resource_exhausted",
+        "failed_precondition",
+        "aborted",
+        "out_of_range",
+        "unimplemented",
+        "internal",
+        "unavailable",
+        "data_loss",
+        "unauthenticated",
+    ];
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .copied()
+        .unwrap_or("unknown")
+}
+
 /// Binds `addr` for the admin port.
 pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await
@@ -194,5 +226,15 @@ mod tests {
         assert!(http_get(addr, "/nope").await.starts_with("HTTP/1.1 404"));
         cancel.cancel();
         server.await.unwrap().unwrap();
+    }
+
+    #[test]
+    fn grpc_codes_have_snake_case_labels() {
+        assert_eq!(grpc_code_label(0), "ok");
+        assert_eq!(grpc_code_label(8), "resource_exhausted");
+        assert_eq!(grpc_code_label(14), "unavailable");
+        assert_eq!(grpc_code_label(16), "unauthenticated");
+        assert_eq!(grpc_code_label(17), "unknown");
+        assert_eq!(grpc_code_label(-1), "unknown");
     }
 }

@@ -1,7 +1,8 @@
 //! Assembling and running the agent: open the store (replaying its WAL),
-//! serve the gRPC API, run the upload loop and the host-metrics collector,
-//! and on shutdown drain requests, seal and upload what the grace period
-//! allows (the WAL keeps the rest for the next start).
+//! serve the gRPC API and the admin HTTP port (metrics, health; address in
+//! `<data_dir>/admin.addr`), run the upload loop, the cluster probe and the
+//! host-metrics collector, and on shutdown drain requests, seal and upload
+//! what the grace period allows (the WAL keeps the rest for the next start).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::collector::Collector;
 use super::config::AgentConfig;
+use super::health::{self, ClusterProbe};
 use super::service::AgentService;
 use crate::sdk::{Client, SdkError};
 use crate::tsdb::pdp_store::{AuditSettings, AuditedStore};
@@ -50,6 +52,8 @@ pub enum AgentError {
 pub struct RunningAgent {
     /// The bound address.
     pub addr: SocketAddr,
+    /// The bound admin HTTP address (`/metrics`, `/health`).
+    pub admin_addr: SocketAddr,
     /// The store.
     pub tsdb: Arc<Tsdb>,
     /// Resolves when the agent has stopped.
@@ -81,6 +85,8 @@ pub async fn start(
     std::fs::write(cfg.data_dir.join("listen.addr"), addr.to_string()).map_err(bind)?;
     tracing::info!(%addr, data_dir = %cfg.data_dir.display(), endpoints = ?cfg.cluster.endpoints, "agent listening");
 
+    let service = AgentService::new(tsdb.clone());
+    let admin_addr = start_admin(&cfg, &tsdb, &service, &shutdown).await?;
     let remote_write = match cfg.remote_write_listen {
         Some(rw) => {
             let l = TcpListener::bind(rw)
@@ -102,7 +108,7 @@ pub async fn start(
     let grace = Duration::from_millis(cfg.shutdown_grace_ms);
     let store = tsdb.clone();
     let task = tokio::spawn(async move {
-        let served = serve(listener, AgentService::new(store.clone()), shutdown.clone()).await;
+        let served = serve(listener, service, shutdown.clone()).await;
         if let Some(c) = collect {
             let _ = c.await;
         }
@@ -125,7 +131,46 @@ pub async fn start(
         }
         served
     });
-    Ok(RunningAgent { addr, tsdb, task })
+    Ok(RunningAgent {
+        addr,
+        admin_addr,
+        tsdb,
+        task,
+    })
+}
+
+/// Starts the cluster probe and the admin HTTP port (`/metrics`,
+/// `/health`, `/live`); writes its address to `<data_dir>/admin.addr`.
+async fn start_admin(
+    cfg: &AgentConfig,
+    tsdb: &Arc<Tsdb>,
+    service: &AgentService,
+    shutdown: &CancellationToken,
+) -> Result<SocketAddr, AgentError> {
+    use lambda_common::admin_http;
+    let bind = |source| AgentError::Bind {
+        addr: cfg.admin.listen,
+        source,
+    };
+    let listener = admin_http::bind(cfg.admin.listen).await.map_err(bind)?;
+    let addr = listener.local_addr().map_err(bind)?;
+    std::fs::write(cfg.data_dir.join("admin.addr"), addr.to_string()).map_err(bind)?;
+    let timeout = Duration::from_millis(cfg.cluster.connect_timeout_ms.max(100));
+    let probe = Arc::new(ClusterProbe::new(cfg.cluster.endpoints.clone(), timeout));
+    let interval = Duration::from_millis(cfg.admin.probe_interval_ms.max(100));
+    tokio::spawn(probe.clone().run(interval, shutdown.clone()));
+    let registry = super::metrics::registry(&service.metrics(), tsdb.clone(), probe.clone());
+    let stale = Duration::from_millis(cfg.admin.cluster_stale_after_ms);
+    let check = health::check(tsdb.clone(), probe, stale);
+    let router = admin_http::router(Arc::new(registry), check, axum::Router::new());
+    let token = shutdown.clone();
+    tokio::spawn(async move {
+        if let Err(e) = admin_http::serve(listener, router, token).await {
+            tracing::error!(error = %e, "admin HTTP server failed");
+        }
+    });
+    tracing::info!(%addr, "admin HTTP port (/metrics, /health) listening");
+    Ok(addr)
 }
 
 /// The audited store of sealed blocks, with the owner key from its file.

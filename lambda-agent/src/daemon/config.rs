@@ -40,6 +40,8 @@ pub struct AgentConfig {
     pub collector: CollectorConfig,
     /// PDP audits of sealed blocks (off by default).
     pub audit: AuditUploadConfig,
+    /// The admin HTTP port (`/metrics`, `/health`, `/live`).
+    pub admin: AdminConfig,
 }
 
 impl Default for AgentConfig {
@@ -54,6 +56,32 @@ impl Default for AgentConfig {
             upload: UploadConfig::default(),
             collector: CollectorConfig::default(),
             audit: AuditUploadConfig::default(),
+            admin: AdminConfig::default(),
+        }
+    }
+}
+
+/// The admin HTTP port and its health rule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Address of the admin HTTP server; port 0 picks a free port (written
+    /// to `<data_dir>/admin.addr`).
+    pub listen: SocketAddr,
+    /// How often the cluster's reachability is probed (a `grpc.health.v1`
+    /// check of the endpoints), ms.
+    pub probe_interval_ms: u64,
+    /// `/health` says not ready when the cluster was last reached longer
+    /// ago than this, ms.
+    pub cluster_stale_after_ms: u64,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            probe_interval_ms: 5_000,
+            cluster_stale_after_ms: 30_000,
         }
     }
 }
@@ -217,12 +245,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_example_file_parses_to_the_defaults() {
+    fn the_example_file_loads_and_is_the_defaults() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../deploy/lambda-agent.example.toml");
         let cfg: AgentConfig =
-            lambda_common::config::load(Some(&path), "LAMBDA_AGENT_TEST_UNSET_").unwrap();
-        assert_eq!(cfg.cluster, ClusterConfig::default());
+            lambda_common::config::load(Some(&path), "LAMBDA_AGENT_TEST_UNUSED_")
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert_eq!(cfg, AgentConfig::default());
         assert_eq!(cfg.cluster.routing, Routing::Ring);
         let c = cfg.cluster.client_config().unwrap();
         assert_eq!(c.routing, Routing::Ring);

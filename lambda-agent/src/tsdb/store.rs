@@ -116,6 +116,17 @@ pub struct TsdbStats {
     pub uploaded_blocks: u64,
     /// Blocks read from the cluster since start.
     pub fetched_blocks: u64,
+    /// Points stored (acknowledged) since start.
+    pub points_ingested: u64,
+    /// Ingest batches refused since start because the upload queue was
+    /// full.
+    pub ingest_refused_backpressure: u64,
+    /// Upload rounds that failed since start (their blocks stay queued).
+    pub upload_failures: u64,
+    /// Bytes appended to the WAL since start.
+    pub wal_bytes_written: u64,
+    /// WAL fsyncs since start.
+    pub wal_fsyncs: u64,
 }
 
 /// The time-series store.
@@ -129,6 +140,9 @@ pub struct Tsdb {
     upload: tokio::sync::Mutex<()>,
     uploaded: AtomicU64,
     pub(crate) fetched: AtomicU64,
+    ingested: AtomicU64,
+    backpressure: AtomicU64,
+    upload_failures: AtomicU64,
 }
 
 /// Milliseconds since the Unix epoch by the wall clock.
@@ -178,6 +192,9 @@ impl Tsdb {
             upload: tokio::sync::Mutex::new(()),
             uploaded: AtomicU64::new(0),
             fetched: AtomicU64::new(0),
+            ingested: AtomicU64::new(0),
+            backpressure: AtomicU64::new(0),
+            upload_failures: AtomicU64::new(0),
         })
     }
 
@@ -198,6 +215,7 @@ impl Tsdb {
         }
         let mut head = self.head.lock();
         if head.pending.len() >= self.cfg.max_pending_blocks {
+            self.backpressure.fetch_add(1, Ordering::Relaxed);
             return Err(TsdbError::Backpressure {
                 pending: head.pending.len(),
                 limit: self.cfg.max_pending_blocks,
@@ -246,6 +264,7 @@ impl Tsdb {
         if let Err(e) = wal.maybe_rotate(now_ms(), self.cfg.block_ms) {
             tracing::warn!(error = %e, "cannot start a new WAL segment; the current one grows");
         }
+        self.ingested.fetch_add(total as u64, Ordering::Relaxed);
         Ok(total)
     }
 
@@ -267,6 +286,7 @@ impl Tsdb {
     /// Counters.
     pub fn stats(&self) -> TsdbStats {
         let head = self.head.lock();
+        let wal = self.wal.lock().counters().clone();
         TsdbStats {
             series: head.series.len(),
             head_points: head
@@ -279,7 +299,18 @@ impl Tsdb {
             wal_segments: self.wal.lock().segments(),
             uploaded_blocks: self.uploaded.load(Ordering::Relaxed),
             fetched_blocks: self.fetched.load(Ordering::Relaxed),
+            points_ingested: self.ingested.load(Ordering::Relaxed),
+            ingest_refused_backpressure: self.backpressure.load(Ordering::Relaxed),
+            upload_failures: self.upload_failures.load(Ordering::Relaxed),
+            wal_bytes_written: wal.bytes_written,
+            wal_fsyncs: wal.fsyncs,
         }
+    }
+
+    /// Why the WAL does not take writes now (its last append failed, or it
+    /// refuses writes since a failure it could not undo); None when it does.
+    pub fn wal_error(&self) -> Option<String> {
+        self.wal.lock().counters().write_error.clone()
     }
 
     /// The known series of `metric` (all with `None`).
@@ -300,6 +331,14 @@ impl Tsdb {
     /// blocks stay queued and the error is returned (after acknowledging
     /// nothing of this round).
     pub async fn upload_pending(&self) -> Result<usize> {
+        let uploaded = self.upload_round().await;
+        if uploaded.is_err() {
+            self.upload_failures.fetch_add(1, Ordering::Relaxed);
+        }
+        uploaded
+    }
+
+    async fn upload_round(&self) -> Result<usize> {
         let _one_at_a_time = self.upload.lock().await;
         let (round, uncatalogued): (Vec<Sealed>, Vec<SeriesKey>) = {
             let head = self.head.lock();

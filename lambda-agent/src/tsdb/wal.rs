@@ -14,6 +14,9 @@
 //! A closed segment is deleted only when every point in it has been sealed
 //! into a block that the cluster acknowledged (the caller passes the
 //! acknowledged watermark of each series).
+//!
+//! For operators the log counts the bytes it appended and the fsyncs it
+//! made ([`WalCounters`]), and remembers why the last append failed.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -162,6 +165,18 @@ struct Segment {
     max_ts: HashMap<SeriesId, i64>,
 }
 
+/// What the log did since it opened, and whether it can take writes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WalCounters {
+    /// Record bytes appended.
+    pub bytes_written: u64,
+    /// fsyncs of segments and of the log directory.
+    pub fsyncs: u64,
+    /// Why the last append failed (None once an append succeeds again, and
+    /// while none failed).
+    pub write_error: Option<String>,
+}
+
 /// The log: closed segments plus the one being written.
 #[derive(Debug)]
 pub struct Wal {
@@ -175,6 +190,7 @@ pub struct Wal {
     max_segment_bytes: u64,
     /// Set when a failed append could not be undone: no further writes.
     failed: Option<String>,
+    counters: WalCounters,
 }
 
 fn seg_path(dir: &Path, seq: u64) -> PathBuf {
@@ -234,6 +250,10 @@ impl Wal {
             defined: HashSet::new(),
             max_segment_bytes,
             failed: None,
+            counters: WalCounters {
+                fsyncs: 1,
+                ..WalCounters::default()
+            },
         };
         Ok((wal, records))
     }
@@ -257,6 +277,7 @@ impl Wal {
         }
         rec.points = points;
         if let Some(reason) = &self.failed {
+            self.counters.write_error = Some(format!("log refuses writes: {reason}"));
             return Err(TsdbError::io(
                 "appending to",
                 self.current.path.clone(),
@@ -272,6 +293,7 @@ impl Wal {
             .write_all(&framed)
             .and_then(|()| self.file.sync_data())
         {
+            self.counters.write_error = Some(format!("appending to {}: {e}", path.display()));
             // Cut a partly written record so that later records do not
             // follow a torn one; if even that fails, refuse further writes.
             if let Err(cut) = self
@@ -284,6 +306,9 @@ impl Wal {
             return Err(TsdbError::io("appending to", path, e));
         }
         self.bytes += framed.len() as u64;
+        self.counters.bytes_written += framed.len() as u64;
+        self.counters.fsyncs += 1;
+        self.counters.write_error = None;
         self.defined.extend(new_ids);
         for (id, ts, _) in &rec.points {
             let e = self.current.max_ts.entry(*id).or_insert(*ts);
@@ -301,6 +326,7 @@ impl Wal {
             return Ok(false);
         }
         let (seg, file) = create_segment(&self.dir, self.current.seq + 1)?;
+        self.counters.fsyncs += 1;
         let prev = std::mem::replace(&mut self.current, seg);
         self.closed.push(prev);
         self.file = file;
@@ -331,8 +357,14 @@ impl Wal {
         self.closed = kept;
         if removed > 0 {
             sync_dir(&self.dir)?;
+            self.counters.fsyncs += 1;
         }
         Ok(removed)
+    }
+
+    /// Bytes appended, fsyncs, and the last append's failure.
+    pub fn counters(&self) -> &WalCounters {
+        &self.counters
     }
 
     /// Segments on disk (closed ones plus the current one).

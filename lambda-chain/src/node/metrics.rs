@@ -50,6 +50,13 @@ impl ChainMetrics {
             consensus_height: Gauge::default(),
             last_commit_ms: Arc::new(AtomicU64::new(now_ms())),
         };
+        // Both outcomes exist from the start, so that dashboards show zero
+        // rather than no data before the first audit.
+        for outcome in ["passed", "failed"] {
+            let _ = m
+                .pdp
+                .get_or_create(&vec![("outcome".into(), outcome.into())]);
+        }
         let r = registry.sub_registry_with_prefix("lambda_chain");
         r.register("height", "Latest committed height", m.height.clone());
         r.register("blocks", "Blocks committed since start", m.blocks.clone());

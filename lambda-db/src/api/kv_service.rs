@@ -1,8 +1,10 @@
 //! The public `lambda.kv.v1.Kv` gRPC service: parses and validates requests,
-//! hands them to a [`KvBackend`], and formats the answers.
+//! hands them to a [`KvBackend`], and formats the answers. Every answer is
+//! counted and timed in its [`RequestMetrics`].
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use lambda_proto::kv::v1 as pb;
 use tonic::{Request, Response, Status};
@@ -10,6 +12,7 @@ use tonic::{Request, Response, Status};
 use super::backend::KvBackend;
 use super::gate::RequestGate;
 use super::guard::{RequestGuard, methods};
+use super::metrics::{Op, RequestMetrics};
 use crate::config::{LimitsConfig, ReplicationConfig};
 use crate::error::{Error, Result};
 use crate::request::{RequestOptions, check_key, check_value};
@@ -25,6 +28,7 @@ pub struct KvService {
     max_n: u32,
     gate: Arc<RequestGate>,
     guard: Option<Arc<dyn RequestGuard>>,
+    metrics: RequestMetrics,
 }
 
 impl std::fmt::Debug for KvService {
@@ -87,6 +91,7 @@ impl KvService {
             max_n,
             gate,
             guard: None,
+            metrics: RequestMetrics::default(),
         }
     }
 
@@ -105,11 +110,36 @@ impl KvService {
     ) -> Result<tonic::metadata::MetadataMap, Status> {
         match &self.guard {
             Some(g) => {
-                g.admit(method, req.metadata(), &req.get_ref().encode_to_vec())
-                    .await
+                let verdict = g
+                    .admit(method, req.metadata(), &req.get_ref().encode_to_vec())
+                    .await;
+                self.metrics
+                    .billing(verdict.as_ref().err().map(Status::code));
+                verdict
             }
             None => Ok(tonic::metadata::MetadataMap::new()),
         }
+    }
+
+    /// Runs one request's handling, counting and timing its answer.
+    async fn timed<T>(
+        &self,
+        op: Op,
+        handle: impl Future<Output = Result<T, Status>>,
+    ) -> Result<T, Status> {
+        let started = Instant::now();
+        let answer = handle.await;
+        self.metrics.observe(
+            op,
+            started.elapsed(),
+            answer.as_ref().err().map(Status::code),
+        );
+        answer
+    }
+
+    /// The request counters and latency histograms (for the admin port).
+    pub fn metrics(&self) -> RequestMetrics {
+        self.metrics.clone()
     }
 
     /// The admission gate (for the admin status).
@@ -211,45 +241,57 @@ fn answer<T>(msg: T, meta: tonic::metadata::MetadataMap) -> Response<T> {
 #[tonic::async_trait]
 impl pb::kv_server::Kv for KvService {
     async fn get(&self, req: Request<pb::GetRequest>) -> Result<Response<pb::GetResponse>, Status> {
-        let _slot = self.gate.admit()?;
-        let meta = self.check(methods::GET, &req).await?;
-        Ok(answer(self.get_one(req.into_inner()).await?, meta))
+        self.timed(Op::Get, async {
+            let _slot = self.gate.admit()?;
+            let meta = self.check(methods::GET, &req).await?;
+            Ok(answer(self.get_one(req.into_inner()).await?, meta))
+        })
+        .await
     }
 
     async fn put(&self, req: Request<pb::PutRequest>) -> Result<Response<pb::PutResponse>, Status> {
-        let _slot = self.gate.admit()?;
-        let meta = self.check(methods::PUT, &req).await?;
-        Ok(answer(self.put_one(req.into_inner()).await?, meta))
+        self.timed(Op::Put, async {
+            let _slot = self.gate.admit()?;
+            let meta = self.check(methods::PUT, &req).await?;
+            Ok(answer(self.put_one(req.into_inner()).await?, meta))
+        })
+        .await
     }
 
     async fn delete(
         &self,
         req: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
-        let _slot = self.gate.admit()?;
-        let meta = self.check(methods::DELETE, &req).await?;
-        Ok(answer(self.delete_one(req.into_inner()).await?, meta))
+        self.timed(Op::Delete, async {
+            let _slot = self.gate.admit()?;
+            let meta = self.check(methods::DELETE, &req).await?;
+            Ok(answer(self.delete_one(req.into_inner()).await?, meta))
+        })
+        .await
     }
 
     async fn batch(
         &self,
         req: Request<pb::BatchRequest>,
     ) -> Result<Response<pb::BatchResponse>, Status> {
-        let _slot = self.gate.admit()?;
-        let meta = self.check(methods::BATCH, &req).await?;
-        let ops = req.into_inner().operations;
-        if ops.len() > self.limits.max_batch_ops {
-            return Err(Error::BatchTooLarge {
-                count: ops.len(),
-                limit: self.limits.max_batch_ops,
+        self.timed(Op::Batch, async {
+            let _slot = self.gate.admit()?;
+            let meta = self.check(methods::BATCH, &req).await?;
+            let ops = req.into_inner().operations;
+            if ops.len() > self.limits.max_batch_ops {
+                return Err(Error::BatchTooLarge {
+                    count: ops.len(),
+                    limit: self.limits.max_batch_ops,
+                }
+                .into());
             }
-            .into());
-        }
-        let mut results = Vec::with_capacity(ops.len());
-        for (index, op) in ops.into_iter().enumerate() {
-            results.push(self.batch_one(index, op).await);
-        }
-        Ok(answer(pb::BatchResponse { results }, meta))
+            let mut results = Vec::with_capacity(ops.len());
+            for (index, op) in ops.into_iter().enumerate() {
+                results.push(self.batch_one(index, op).await);
+            }
+            Ok(answer(pb::BatchResponse { results }, meta))
+        })
+        .await
     }
 }
 
@@ -317,6 +359,10 @@ mod tests {
                 .into_inner();
             assert_eq!(r.siblings.len(), 1);
             assert_eq!(r.siblings[0].value, b"a");
+            let m = svc.metrics();
+            assert_eq!(m.count(Op::Put, "ok"), 1);
+            assert_eq!(m.count(Op::Put, "unavailable"), 2);
+            assert_eq!(m.count(Op::Get, "ok"), 1);
         });
     }
 
@@ -331,6 +377,8 @@ mod tests {
                 .unwrap_err();
             assert_eq!(e.code(), tonic::Code::InvalidArgument);
             assert!(e.message().contains("max_batch_ops"), "{}", e.message());
+            assert_eq!(svc.metrics().count(Op::Batch, "invalid_argument"), 1);
+            assert_eq!(svc.metrics().count(Op::Batch, "ok"), 0);
         });
     }
 

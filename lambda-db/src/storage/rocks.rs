@@ -89,10 +89,15 @@ impl RocksEngine {
     }
 
     fn property(&self, cf: Cf, name: &str) -> u64 {
-        self.handle(cf)
-            .ok()
-            .and_then(|h| self.db.property_int_value_cf(h, name).ok().flatten())
-            .unwrap_or(0)
+        self.int_property(cf, name).unwrap_or(0)
+    }
+
+    /// An integer RocksDB property of column family `cf` (e.g.
+    /// `rocksdb.total-sst-files-size`), or None when RocksDB does not know
+    /// it. Cheap: read at every metrics scrape.
+    pub fn int_property(&self, cf: Cf, name: &str) -> Option<u64> {
+        let h = self.handle(cf).ok()?;
+        self.db.property_int_value_cf(h, name).ok().flatten()
     }
 }
 
