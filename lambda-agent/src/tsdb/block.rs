@@ -132,6 +132,60 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Point>, DecodeError> {
     }
 }
 
+/// Where a block's bits go, for diagnostics (`tsdb-bench --breakdown`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockLayout {
+    /// Format version.
+    pub version: u8,
+    /// Points.
+    pub points: usize,
+    /// Bits of the timestamps after the first.
+    pub timestamp_bits: u64,
+    /// Bits of the values.
+    pub value_bits: u64,
+    /// Everything else: version, count, first timestamp, modes, padding,
+    /// checksum.
+    pub overhead_bits: u64,
+    /// The timestamp code: `dod`.
+    pub timestamp_code: &'static str,
+    /// The value code: `xor` or `decimal`.
+    pub value_code: &'static str,
+}
+
+/// The layout of a block (decoding it).
+pub fn layout(bytes: &[u8]) -> Result<BlockLayout, DecodeError> {
+    let points = decode(bytes)?;
+    let mut r = Reader::with_crc(bytes, "block")?;
+    r.u8("version")?;
+    r.varint("point count")?;
+    r.zigzag("first timestamp")?;
+    let value_code = if r.u8("value mode")? == MODE_XOR {
+        "xor"
+    } else {
+        r.u8("decimal exponent")?;
+        r.u8("difference order")?;
+        r.zigzag("first value")?;
+        "decimal"
+    };
+    let mut prev = 0i64;
+    let mut timestamp_bits = 0;
+    for w in points.windows(2) {
+        let delta = w[1].timestamp_ms - w[0].timestamp_ms;
+        timestamp_bits += gorilla::dod_bits(delta - prev);
+        prev = delta;
+    }
+    let value_bits = (r.remaining() as u64 * 8).saturating_sub(timestamp_bits);
+    Ok(BlockLayout {
+        version: VERSION,
+        points: points.len(),
+        timestamp_bits,
+        value_bits,
+        overhead_bits: bytes.len() as u64 * 8 - timestamp_bits - value_bits,
+        timestamp_code: "dod",
+        value_code,
+    })
+}
+
 /// What the index knows of a block without reading it.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BlockMeta {

@@ -227,6 +227,18 @@ pub(crate) fn next_ts(
     Ok((ts, delta))
 }
 
+/// Bits [`write_dod`] takes for `dod`.
+pub(crate) fn dod_bits(dod: i64) -> u64 {
+    match dod {
+        0 => 1,
+        -7..=8 => 6,
+        -63..=64 => 10,
+        -2047..=2048 => 16,
+        -2_147_483_647..=2_147_483_648 => 37,
+        _ => 69,
+    }
+}
+
 /// Appends a timestamp delta of delta in the prefix code of the table above.
 pub(crate) fn write_dod(w: &mut BitWriter, dod: i64) {
     match dod {
