@@ -2,7 +2,8 @@
 //! agent's time-series store on a generated host-metrics dataset.
 //!
 //! ```text
-//! cargo run --release --bin tsdb-bench [-- --hosts 10 --hours 24 --seed 1 --jitter-ms 3 --breakdown]
+//! cargo run --release --bin tsdb-bench [-- --hosts 10 --hours 24 --seed 1 --jitter-ms 3
+//!     --memory-churn-pages 32 --breakdown]
 //! ```
 //!
 //! Dataset (seeded): per host, 10 s scrapes with ±3 ms timestamp jitter
@@ -11,9 +12,10 @@
 //! - 4 × `cpu_usage_percent{cpu}`: gauge, busy share of 1000 ticks per
 //!   scrape (0.1 % steps) around a drifting host load;
 //! - `memory_used_bytes`, `memory_available_bytes`: gauges in 4 KiB pages
-//!   that move a little at every scrape (±32 pages: page cache, slabs) and
-//!   by up to ±2000 pages at one scrape in four; `memory_total_bytes`:
-//!   constant;
+//!   that move a little at every scrape (±32 pages: page cache, slabs;
+//!   `--memory-churn-pages`, 0 for the dataset's earlier model where memory
+//!   stood still at three scrapes in four) and by up to ±2000 pages at one
+//!   scrape in four; `memory_total_bytes`: constant;
 //! - `network_receive_bytes_total`, `network_transmit_bytes_total`:
 //!   counters since boot, noisy rate;
 //! - `disk_read_bytes_total`, `disk_written_bytes_total`: counters since
@@ -51,6 +53,7 @@ struct Args {
     hours: i64,
     seed: u64,
     jitter_ms: i64,
+    churn_pages: i64,
     breakdown: bool,
 }
 
@@ -60,6 +63,7 @@ fn args() -> Result<Args> {
         hours: 24,
         seed: 1,
         jitter_ms: 3,
+        churn_pages: 32,
         breakdown: false,
     };
     let mut it = std::env::args().skip(1);
@@ -74,8 +78,9 @@ fn args() -> Result<Args> {
             "--hours" => a.hours = val.parse()?,
             "--seed" => a.seed = val.parse()?,
             "--jitter-ms" => a.jitter_ms = val.parse()?,
+            "--memory-churn-pages" => a.churn_pages = val.parse()?,
             o => anyhow::bail!(
-                "unknown option {o} (use --hosts, --hours, --seed, --jitter-ms, --breakdown)"
+                "unknown option {o} (use --hosts, --hours, --seed, --jitter-ms, --memory-churn-pages, --breakdown)"
             ),
         }
     }
@@ -99,19 +104,22 @@ fn rounded_uniform_bits(k: f64, lo: f64, hi: f64, min: f64, max: f64) -> f64 {
     -(overlap / (hi - lo)).log2()
 }
 
-/// `-log2` of the probability of a memory step of `d` pages: a ±32-page
-/// churn, plus at one scrape in four a ±2000-page burst.
-fn memory_step_bits(d: i64) -> f64 {
-    let churn = if d.abs() <= 32 { 1.0 / 65.0 } else { 0.0 };
+/// `-log2` of the probability of a memory step of `d` pages: a churn of
+/// ±`c` pages, plus at one scrape in four a ±2000-page burst.
+fn memory_step_bits(d: i64, c: i64) -> f64 {
+    let width = (2 * c + 1) as f64;
+    let churn = if d.abs() <= c { 1.0 / width } else { 0.0 };
     // Convolution of the churn with the burst (uniform on -2000..2000).
-    let lo = (d - 1999).max(-32);
-    let hi = (d + 2000).min(32);
-    let burst = (hi - lo + 1).max(0) as f64 / (65.0 * 4000.0);
+    let lo = (d - 1999).max(-c);
+    let hi = (d + 2000).min(c);
+    let burst = (hi - lo + 1).max(0) as f64 / (width * 4000.0);
     -(0.75 * churn + 0.25 * burst).log2()
 }
 
 /// Generates every series of one host.
-fn host_series(host: usize, steps: i64, jitter: i64, rng: &mut StdRng) -> Result<Vec<Generated>> {
+fn host_series(host: usize, a: &Args, rng: &mut StdRng) -> Result<Vec<Generated>> {
+    let steps = a.hours * 3600 * 1000 / STEP_MS;
+    let (jitter, churn) = (a.jitter_ms, a.churn_pages);
     let h = format!("host-{host:02}");
     let key = |m: &str, extra: Option<(&str, String)>| {
         let mut l = vec![("host", h.clone())];
@@ -166,13 +174,13 @@ fn host_series(host: usize, steps: i64, jitter: i64, rng: &mut StdRng) -> Result
             vals.push(busy / 10.0);
             info.push(rounded_uniform_bits(busy, c - 80.0, c + 80.0, 0.0, 1000.0));
         }
-        let mut step = rng.random_range(-32..=32);
+        let mut step = rng.random_range(-churn..=churn);
         if rng.random_range(0..4) == 0 {
             step += rng.random_range(-2000..2000);
         }
         let before = used_pages;
         used_pages = (used_pages + step).max(1000);
-        let mem_bits = memory_step_bits(used_pages - before);
+        let mem_bits = memory_step_bits(used_pages - before, churn);
         vals.push(used_pages as f64 * 4096.0);
         vals.push(total_mem - used_pages as f64 * 4096.0);
         vals.push(total_mem);
@@ -325,33 +333,23 @@ fn print_breakdown(metrics: &BTreeMap<String, Acc>, total: &Acc, ts_info: f64) {
     }
 }
 
-fn round3(x: f64) -> f64 {
-    (x * 1000.0).round() / 1000.0
+/// The dataset as the head's chunks and their sealed blocks, with timings.
+struct Coded {
+    chunks: Vec<GorillaEncoder>,
+    blocks: Vec<Vec<u8>>,
+    bytes: usize,
+    stream_s: f64,
+    seal_s: f64,
+    decode_s: f64,
 }
 
-fn main() -> Result<()> {
-    let a = args()?;
-    let steps = a.hours * 3600 * 1000 / STEP_MS;
-    let mut rng = StdRng::seed_from_u64(a.seed);
-    let mut data = Vec::new();
-    for h in 0..a.hosts {
-        data.extend(host_series(h, steps, a.jitter_ms, &mut rng)?);
-    }
-    let points: usize = data.iter().map(|s| s.points.len()).sum();
-    println!(
-        "dataset: {} hosts x 13 series ({} series), {} h of 10 s scrapes with ±{} ms jitter, {points} points",
-        a.hosts,
-        data.len(),
-        a.hours,
-        a.jitter_ms
-    );
-
-    // Encode: every series into 10-minute chunks as points arrive (the
-    // streaming Gorilla encoder of the head), then seal each chunk into a
-    // block (which picks each section's code).
+/// Encodes every series into 10-minute chunks as points arrive (the
+/// streaming Gorilla encoder of the head), seals each chunk into a block
+/// (which picks each section's code), and decodes every block.
+fn encode_decode(data: &[Generated], points: usize) -> Result<Coded> {
     let started = Instant::now();
     let mut chunks: Vec<GorillaEncoder> = Vec::new();
-    for g in &data {
+    for g in data {
         for w in windows(&g.points) {
             let mut enc = GorillaEncoder::new();
             for p in w {
@@ -365,7 +363,6 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let blocks: Vec<Vec<u8>> = chunks.iter().map(block::encode).collect();
     let seal_s = started.elapsed().as_secs_f64();
-    let encode_s = stream_s + seal_s;
     let bytes: usize = blocks.iter().map(Vec::len).sum();
     let started = Instant::now();
     let mut decoded = 0usize;
@@ -374,14 +371,48 @@ fn main() -> Result<()> {
     }
     let decode_s = started.elapsed().as_secs_f64();
     anyhow::ensure!(decoded == points, "decoded {decoded} of {points} points");
+    Ok(Coded {
+        chunks,
+        blocks,
+        bytes,
+        stream_s,
+        seal_s,
+        decode_s,
+    })
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn main() -> Result<()> {
+    let a = args()?;
+    let steps = a.hours * 3600 * 1000 / STEP_MS;
+    let mut rng = StdRng::seed_from_u64(a.seed);
+    let mut data = Vec::new();
+    for h in 0..a.hosts {
+        data.extend(host_series(h, &a, &mut rng)?);
+    }
+    let points: usize = data.iter().map(|s| s.points.len()).sum();
+    println!(
+        "dataset: {} hosts x 13 series ({} series), {} h of 10 s scrapes with ±{} ms jitter, memory churn ±{} pages, {points} points",
+        a.hosts,
+        data.len(),
+        a.hours,
+        a.jitter_ms,
+        a.churn_pages
+    );
+
+    let c = encode_decode(&data, points)?;
+    let (blocks, bytes) = (&c.blocks, c.bytes);
     let bpp = bytes as f64 / points as f64;
-    let plain: usize = chunks.iter().map(plain_gorilla_len).sum();
+    let plain: usize = c.chunks.iter().map(plain_gorilla_len).sum();
     println!(
         "blocks: {} of 10 min, {bytes} bytes, {bpp:.3} bytes/point (headers and checksums included; plain Gorilla {:.3})",
         blocks.len(),
         plain as f64 / points as f64
     );
-    let metrics = per_metric(&data, &blocks)?;
+    let metrics = per_metric(&data, blocks)?;
     let mut total = Acc::default();
     metrics.values().for_each(|m| total.add(m));
     let bpp_2h = total.bytes_2h as f64 / points as f64;
@@ -396,12 +427,12 @@ fn main() -> Result<()> {
     if a.breakdown {
         print_breakdown(&metrics, &total, ts_info);
     }
-    let enc_pps = points as f64 / encode_s;
-    let dec_pps = points as f64 / decode_s;
+    let enc_pps = points as f64 / (c.stream_s + c.seal_s);
+    let dec_pps = points as f64 / c.decode_s;
     println!(
         "encode {enc_pps:.0} points/s (streaming Gorilla alone {:.0} points/s, sealing with the code choice {:.0} points/s), decode {dec_pps:.0} points/s",
-        points as f64 / stream_s,
-        points as f64 / seal_s
+        points as f64 / c.stream_s,
+        points as f64 / c.seal_s
     );
 
     let (ingest_pps, q1h, q1d, agg1d, topk1h) = store_figures(&data, steps)?;
