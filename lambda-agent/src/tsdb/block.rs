@@ -14,8 +14,8 @@
 //! delta or, for scraped series, a grid with packed jitter residuals; the
 //! value section ([`super::values`]) is Gorilla's XOR code or, for exact
 //! decimals, packed integers. Each section picks the smaller code for its
-//! block, so a version-2 block is never more than a byte larger than the
-//! same points in plain Gorilla. A block has at least 2 bits per point
+//! block, so a version-2 block is never larger than the same points as a
+//! version-1 XOR block (plain Gorilla). A block has at least 2 bits per point
 //! after the first, or at most [`MAX_SPARSE_POINTS`] points, which bounds
 //! what a corrupt count can make a reader allocate.
 //!

@@ -20,10 +20,14 @@ use super::radix::{radix_bits, read_radix, write_radix};
 /// Largest number of values dropped from either end as exceptions.
 const MAX_DROP: usize = 8;
 
-/// About [`radix_bits`], faster.
+/// About [`radix_bits`] (within 0.09 bit a value), fast: log₂ of a float
+/// read off its exponent and mantissa bits.
 #[inline]
 fn approx_bits(len: usize, diff: u64) -> f64 {
-    len as f64 * (diff as f64 + 1.0).log2()
+    let bits = (diff as f64 + 1.0).to_bits();
+    let exponent = ((bits >> 52) as i64 - 1023) as f64;
+    let mantissa = (bits & ((1 << 52) - 1)) as f64 / (1u64 << 52) as f64;
+    len as f64 * (exponent + mantissa)
 }
 
 /// How a run is packed.
@@ -39,6 +43,37 @@ impl Plan {
     fn inside(&self, x: i64) -> bool {
         x >= self.base && (x.wrapping_sub(self.base) as u64) <= self.diff
     }
+}
+
+/// `xs` sorted: by counting when they span little (timestamp jitter,
+/// small gauges), which is much faster than comparison sorting.
+fn sorted(xs: &[i64]) -> Vec<i64> {
+    let (lo, hi) = xs
+        .iter()
+        .fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    let span = hi.wrapping_sub(lo) as u64;
+    if xs.is_empty() || span >= 2 * xs.len() as u64 + 16 {
+        let mut s = xs.to_vec();
+        s.sort_unstable();
+        return s;
+    }
+    let mut counts = vec![0u32; span as usize + 1];
+    for &x in xs {
+        counts[x.wrapping_sub(lo) as u64 as usize] += 1;
+    }
+    let mut out = Vec::with_capacity(xs.len());
+    for (i, &c) in counts.iter().enumerate() {
+        out.extend(std::iter::repeat_n(lo.wrapping_add(i as i64), c as usize));
+    }
+    out
+}
+
+/// About the size of `xs` packed without exceptions (no sorting).
+pub(crate) fn span_bits(xs: &[i64]) -> f64 {
+    let (lo, hi) = xs
+        .iter()
+        .fold((i64::MAX, i64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    approx_bits(xs.len(), hi.wrapping_sub(lo) as u64)
 }
 
 /// Bits of one exception `x` against `base`, `gap` positions after the
@@ -58,8 +93,7 @@ pub(crate) fn plan(xs: &[i64]) -> Plan {
             bits: 11,
         };
     }
-    let mut s = xs.to_vec();
-    s.sort_unstable();
+    let s = sorted(xs);
     let drop = MAX_DROP.min(n / 4);
     // Exception values cost about their distance to the median.
     let mid = s[n / 2];
@@ -229,8 +263,7 @@ pub(crate) fn plan_run(xs: &[i64]) -> RunPlan {
     if n < 8 {
         return dense;
     }
-    let mut s = xs.to_vec();
-    s.sort_unstable();
+    let s = sorted(xs);
     let mut windows: Vec<(i64, u64)> = Vec::with_capacity(6);
     if s.binary_search(&0).is_ok() {
         windows.push((0, 0));

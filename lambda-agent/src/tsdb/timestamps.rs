@@ -27,12 +27,19 @@ const MODE_DOD: u64 = 0;
 const MODE_GRID: u64 = 1;
 
 /// The next timestamp on a grid: from the previous grid point `g`, the
-/// period `d` and the residual `r`, the timestamp and the new grid point.
+/// period `d ≥ 1` and the residual `r`, the timestamp and the new grid
+/// point (`None` on overflow, which only corrupt input causes).
 #[inline]
-fn grid_step(g: i128, d: i128, r: i128) -> (i128, i128) {
-    let p = g + d;
-    let k = (r + d / 2).div_euclid(d);
-    (p + r, p + k * d)
+fn grid_step(g: i64, d: i64, r: i64) -> Option<(i64, i64)> {
+    let p = g.checked_add(d)?;
+    let q = r.checked_add(d / 2)?;
+    // Usually the residual is within half a period: no division.
+    let k = if (0..d).contains(&q) {
+        0
+    } else {
+        q.div_euclid(d)
+    };
+    Some((p.checked_add(r)?, p.checked_add(k.checked_mul(d)?)?))
 }
 
 /// Bits of a period written by [`write_period`].
@@ -68,15 +75,15 @@ fn read_period(r: &mut BitReader<'_>) -> Result<i64, DecodeError> {
 }
 
 /// Grid residuals of `ts` (first included) for period `d`.
-fn residuals(ts: &[i64], d: i64) -> Vec<i64> {
+fn residuals(ts: &[i64], d: i64) -> Option<Vec<i64>> {
     let mut out = Vec::with_capacity(ts.len().saturating_sub(1));
-    let mut g = i128::from(ts[0]);
+    let mut g = ts[0];
     for &t in &ts[1..] {
-        let r = i128::from(t) - (g + i128::from(d));
-        out.push(r as i64);
-        g = grid_step(g, i128::from(d), r).1;
+        let r = t.checked_sub(g.checked_add(d)?)?;
+        out.push(r);
+        g = grid_step(g, d, r)?.1;
     }
-    out
+    Some(out)
 }
 
 /// Size of the delta-of-delta code of `ts` (first excluded), in bits.
@@ -106,7 +113,9 @@ fn best_grid(ts: &[i64]) -> Option<(i64, Vec<i64>, u64)> {
         if d < 1 {
             continue;
         }
-        let res = residuals(ts, d);
+        let Some(res) = residuals(ts, d) else {
+            continue;
+        };
         let (lo, hi) = res
             .iter()
             .fold((i64::MAX, i64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
@@ -170,19 +179,16 @@ pub(crate) fn read(
         MODE_GRID => {
             let d = read_period(r)?;
             let res = pack::read(r, count - 1)?;
-            let (mut g, d) = (i128::from(first_ts), i128::from(d));
-            let mut prev = first_ts;
+            let (mut g, mut prev) = (first_ts, first_ts);
             for (i, &x) in res.iter().enumerate() {
-                let (t, next_g) = grid_step(g, d, i128::from(x));
-                let t = i64::try_from(t)
-                    .ok()
-                    .filter(|t| *t > prev && *t <= super::MAX_TIMESTAMP_MS)
-                    .ok_or_else(|| {
-                        r.err(format!(
-                            "point {}: timestamp does not increase or is out of range",
-                            i + 1
-                        ))
-                    })?;
+                let step =
+                    grid_step(g, d, x).filter(|(t, _)| *t > prev && *t <= super::MAX_TIMESTAMP_MS);
+                let Some((t, next_g)) = step else {
+                    return Err(r.err(format!(
+                        "point {}: timestamp does not increase or is out of range",
+                        i + 1
+                    )));
+                };
                 out.push(t);
                 (g, prev) = (next_g, t);
             }

@@ -154,13 +154,13 @@ fn plan_decimal(values: &[f64]) -> Option<DecimalPlan> {
         fixed += uvar_bits((i - prev) as u64) + 64;
         prev = i + 1;
     }
-    // The transform whose dense run is smallest, then its best layout.
-    let mut best: Option<(u64, Transform, u64, Vec<i64>)> = None;
+    // The transform whose run spans least, then its best layout.
+    let mut best: Option<(f64, Transform, u64, Vec<i64>)> = None;
     for t in Transform::ALL {
         let xs = t.apply(&ms);
         let divisor = divisor(&xs);
         let run: Vec<i64> = xs.iter().map(|&x| x / divisor as i64).collect();
-        let bits = uvar_bits(divisor - 1) + pack::plan(&run).bits;
+        let bits = pack::span_bits(&run) + uvar_bits(divisor - 1) as f64;
         if best.as_ref().is_none_or(|b| bits < b.0) {
             best = Some((bits, t, divisor, run));
         }
