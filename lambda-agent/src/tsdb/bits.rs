@@ -123,6 +123,17 @@ impl<'a> BitReader<'a> {
         if self.pos + n as usize > self.data.len() * 8 {
             return Err(self.eof(n));
         }
+        // Fast path: the bits lie in the 8 bytes from the current one.
+        let byte = self.pos / 8;
+        if (1..=56).contains(&n)
+            && let Some(chunk) = self.data.get(byte..byte + 8)
+        {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(chunk);
+            let v = (u64::from_be_bytes(a) << (self.pos % 8)) >> (64 - n);
+            self.pos += n as usize;
+            return Ok(v);
+        }
         let mut out = 0u64;
         let mut need = n;
         while need > 0 {

@@ -208,17 +208,18 @@ pub(crate) fn read(r: &mut BitReader<'_>, len: usize) -> Result<Vec<i64>, Decode
         at.push((pos as usize, base.wrapping_add(r.svar("exception value")?)));
         next = pos + 1;
     }
-    let mut offsets = Vec::with_capacity(len);
-    read_radix(r, len - at.len(), diff, &mut offsets)?;
+    let mut packed = Vec::with_capacity(len);
+    read_radix(r, len - at.len(), diff, base, &mut packed)?;
+    if at.is_empty() {
+        return Ok(packed);
+    }
+    // Exceptions go in at their positions (a linear merge).
     let mut out = Vec::with_capacity(len);
-    let (mut ex, mut packed) = (at.iter().peekable(), offsets.iter());
+    let (mut ex, mut values) = (at.iter().peekable(), packed.into_iter());
     for i in 0..len {
         match ex.next_if(|(p, _)| *p == i) {
             Some(&(_, x)) => out.push(x),
-            None => {
-                let o = packed.next().copied().unwrap_or(0);
-                out.push(base.wrapping_add(o as i64));
-            }
+            None => out.push(values.next().unwrap_or(base)),
         }
     }
     Ok(out)
@@ -346,15 +347,15 @@ pub(crate) fn read_run(r: &mut BitReader<'_>, len: usize) -> Result<Vec<i64>, De
         inside.push(r.bit()?);
     }
     let n_in = inside.iter().filter(|b| **b).count();
-    let mut offsets = Vec::with_capacity(n_in);
-    read_radix(r, n_in, diff, &mut offsets)?;
+    let mut inner = Vec::with_capacity(n_in);
+    read_radix(r, n_in, diff, base, &mut inner)?;
     let outer = read(r, len - n_in)?;
-    let (mut o_in, mut o_out) = (offsets.into_iter(), outer.into_iter());
+    let (mut o_in, mut o_out) = (inner.into_iter(), outer.into_iter());
     Ok(inside
         .into_iter()
         .map(|b| {
             if b {
-                base.wrapping_add(o_in.next().unwrap_or(0) as i64)
+                o_in.next().unwrap_or(base)
             } else {
                 o_out.next().unwrap_or(0)
             }

@@ -89,16 +89,44 @@ pub(crate) fn write_radix(w: &mut BitWriter, offsets: &[u64], diff: u64) {
     }
 }
 
-/// Reads `len` offsets written by [`write_radix`].
+/// Division by a runtime constant through a multiplication (a hardware
+/// division per digit would dominate decoding).
+struct Divider {
+    d: u64,
+    /// `⌊(2⁶⁴ − 1) / d⌋`: the estimated quotient is at most 2 too small.
+    m: u64,
+}
+
+impl Divider {
+    fn new(d: u64) -> Self {
+        Self { d, m: u64::MAX / d }
+    }
+
+    /// `(g / d, g % d)`.
+    #[inline]
+    fn div_rem(&self, g: u64) -> (u64, u64) {
+        let mut q = ((u128::from(g) * u128::from(self.m)) >> 64) as u64;
+        let mut rem = g - q * self.d;
+        while rem >= self.d {
+            q += 1;
+            rem -= self.d;
+        }
+        (q, rem)
+    }
+}
+
+/// Reads `len` offsets written by [`write_radix`], appending
+/// `base + offset` to `out`.
 pub(crate) fn read_radix(
     r: &mut BitReader<'_>,
     len: usize,
     diff: u64,
-    out: &mut Vec<u64>,
+    base: i64,
+    out: &mut Vec<i64>,
 ) -> Result<(), DecodeError> {
     let rad = Radix::new(diff);
     if diff == 0 {
-        out.extend(std::iter::repeat_n(0, len));
+        out.extend(std::iter::repeat_n(base, len));
         return Ok(());
     }
     if rad.bits(len) > r.remaining() {
@@ -114,24 +142,26 @@ pub(crate) fn read_radix(
             if o > diff {
                 return Err(r.err(format!("packed value {o} exceeds its range {diff}")));
             }
-            out.push(o);
+            out.push(base.wrapping_add(o as i64));
         }
         return Ok(());
     }
+    let div = Divider::new(rad.r);
     let mut left = len;
     while left > 0 {
         let n = left.min(rad.k);
-        let bits = rad.group_bits(n);
-        let mut g = r.read(bits)?;
+        let mut g = r.read(rad.group_bits(n))?;
         let start = out.len();
-        for _ in 0..n {
-            out.push(g % rad.r);
-            g /= rad.r;
+        out.resize(start + n, base);
+        // The first value is the most significant digit.
+        for slot in out[start..].iter_mut().rev() {
+            let (q, digit) = div.div_rem(g);
+            *slot = base.wrapping_add(digit as i64);
+            g = q;
         }
         if g != 0 {
             return Err(r.err(format!("packed group exceeds {n} values of range {diff}")));
         }
-        out[start..].reverse();
         left -= n;
     }
     Ok(())
@@ -162,6 +192,7 @@ mod tests {
             &mut BitReader::new(&bytes, "test", 0),
             3,
             4,
+            0,
             &mut Vec::new(),
         )
         .unwrap_err();
@@ -170,13 +201,39 @@ mod tests {
             &mut BitReader::new(&bytes, "test", 0),
             30,
             4,
+            0,
             &mut Vec::new(),
         )
         .unwrap_err();
         assert!(e.to_string().contains("need more bits"), "{e}");
     }
 
+    #[test]
+    fn the_divider_divides() {
+        for d in [2u64, 3, 7, 10, 160, 1_000_003, u64::from(u32::MAX) - 2] {
+            let div = Divider::new(d);
+            for g in [
+                0u64,
+                1,
+                d - 1,
+                d,
+                d + 1,
+                u64::MAX,
+                u64::MAX - 1,
+                u64::MAX / 3,
+                1 << 63,
+            ] {
+                assert_eq!(div.div_rem(g), (g / d, g % d), "{g} / {d}");
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn divisions_match(d in 2u64.., g in any::<u64>()) {
+            prop_assert_eq!(Divider::new(d).div_rem(g), (g / d, g % d));
+        }
+
         #[test]
         fn offsets_round_trip_in_radix_bits(
             diff in prop_oneof![0u64..300, any::<u64>(), Just(u64::MAX), Just(u64::from(u32::MAX))],
@@ -191,13 +248,14 @@ mod tests {
             prop_assert_eq!(w.bit_len(), radix_bits(offsets.len(), diff));
             let bytes = w.to_bytes();
             let mut back = Vec::new();
-            read_radix(&mut BitReader::new(&bytes, "test", 0), offsets.len(), diff, &mut back).unwrap();
+            read_radix(&mut BitReader::new(&bytes, "test", 0), offsets.len(), diff, 0, &mut back).unwrap();
+            let back: Vec<u64> = back.iter().map(|&x| x as u64).collect();
             prop_assert_eq!(back, offsets);
         }
 
         #[test]
         fn random_bits_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..64), len in 0usize..100, diff in any::<u64>()) {
-            let _ = read_radix(&mut BitReader::new(&bytes, "test", 0), len, diff, &mut Vec::new());
+            let _ = read_radix(&mut BitReader::new(&bytes, "test", 0), len, diff, 0, &mut Vec::new());
         }
     }
 }
