@@ -184,6 +184,7 @@ pub(crate) fn write(w: &mut BitWriter, xs: &[i64], plan: Plan) {
 }
 
 /// Packs `xs` in its best plan; returns the plan.
+#[cfg(test)]
 pub(crate) fn write_best(w: &mut BitWriter, xs: &[i64]) -> Plan {
     let p = plan(xs);
     write(w, xs, p);
@@ -231,23 +232,31 @@ pub(crate) fn read(r: &mut BitReader<'_>, len: usize) -> Result<Vec<i64>, Decode
 pub(crate) struct RunPlan {
     /// The inner window (base, diff) of a split run.
     split: Option<(i64, u64)>,
+    /// The plan of the run, or of the outer values of a split run.
+    plan: Plan,
     /// Size in bits, layout bit included.
     pub(crate) bits: u64,
 }
 
-/// Size of `xs` split on the window `[base, base + diff]`, in bits.
-fn split_bits(xs: &[i64], base: i64, diff: u64) -> u64 {
+/// `xs` split on the window `[base, base + diff]`.
+fn split_plan(xs: &[i64], base: i64, diff: u64) -> RunPlan {
     let w = Plan {
         base,
         diff,
         bits: 0,
     };
     let outer: Vec<i64> = xs.iter().copied().filter(|&x| !w.inside(x)).collect();
-    1 + uvar_bits(zigzag(base))
-        + uvar_bits(diff)
-        + xs.len() as u64
-        + radix_bits(xs.len() - outer.len(), diff)
-        + plan(&outer).bits
+    let plan = plan(&outer);
+    RunPlan {
+        split: Some((base, diff)),
+        plan,
+        bits: 1
+            + uvar_bits(zigzag(base))
+            + uvar_bits(diff)
+            + xs.len() as u64
+            + radix_bits(xs.len() - outer.len(), diff)
+            + plan.bits,
+    }
 }
 
 /// The smaller layout of `xs`. Splitting pays when values mix two
@@ -256,9 +265,11 @@ fn split_bits(xs: &[i64], base: i64, diff: u64) -> u64 {
 /// lot at some. Inner windows tried: zero, and the tightest windows
 /// holding from half to 15/16 of the values.
 pub(crate) fn plan_run(xs: &[i64]) -> RunPlan {
+    let dense_plan = plan(xs);
     let dense = RunPlan {
         split: None,
-        bits: 1 + plan(xs).bits,
+        plan: dense_plan,
+        bits: 1 + dense_plan.bits,
     };
     let n = xs.len();
     if n < 8 {
@@ -296,10 +307,7 @@ pub(crate) fn plan_run(xs: &[i64]) -> RunPlan {
     else {
         return dense;
     };
-    let split = RunPlan {
-        split: Some((base, diff)),
-        bits: split_bits(xs, base, diff),
-    };
+    let split = split_plan(xs, base, diff);
     if split.bits < dense.bits {
         split
     } else {
@@ -311,7 +319,7 @@ pub(crate) fn plan_run(xs: &[i64]) -> RunPlan {
 pub(crate) fn write_run(w: &mut BitWriter, xs: &[i64], p: RunPlan) {
     let Some((base, diff)) = p.split else {
         w.write(0, 1);
-        write_best(w, xs);
+        write(w, xs, p.plan);
         return;
     };
     let inner = Plan {
@@ -332,7 +340,7 @@ pub(crate) fn write_run(w: &mut BitWriter, xs: &[i64], p: RunPlan) {
         .collect();
     write_radix(w, &offsets, diff);
     let outer: Vec<i64> = xs.iter().copied().filter(|&x| !inner.inside(x)).collect();
-    write_best(w, &outer);
+    write(w, &outer, p.plan);
 }
 
 /// Reads a run of `len` values written by [`write_run`].

@@ -98,8 +98,9 @@ pub(crate) fn dod_cost(ts: &[i64]) -> u64 {
     bits
 }
 
-/// The best grid for `ts`: period, residuals and size in bits.
-fn best_grid(ts: &[i64]) -> Option<(i64, Vec<i64>, u64)> {
+/// The best grid for `ts`: period, residuals, their plan and the size in
+/// bits.
+fn best_grid(ts: &[i64]) -> Option<(i64, Vec<i64>, pack::Plan, u64)> {
     let mut deltas: Vec<i64> = ts.windows(2).map(|w| w[1] - w[0]).collect();
     if deltas.is_empty() {
         return None;
@@ -125,8 +126,8 @@ fn best_grid(ts: &[i64]) -> Option<(i64, Vec<i64>, u64)> {
         }
     }
     best.map(|(_, d, res)| {
-        let bits = period_bits(d as u64) + pack::plan(&res).bits;
-        (d, res, bits)
+        let plan = pack::plan(&res);
+        (d, res, plan, period_bits(d as u64) + plan.bits)
     })
 }
 
@@ -140,10 +141,10 @@ pub(crate) fn write(w: &mut BitWriter, ts: &[i64], dod_only: bool) -> &'static s
         best_grid(ts)
     };
     match grid {
-        Some((d, res, bits)) if bits < dod_cost(ts) => {
+        Some((d, res, plan, bits)) if bits < dod_cost(ts) => {
             w.write(MODE_GRID, 2);
             write_period(w, d as u64);
-            pack::write_best(w, &res);
+            pack::write(w, &res, plan);
             "grid"
         }
         _ => {
