@@ -2,7 +2,8 @@
 //! agent's time-series store on a generated host-metrics dataset.
 //!
 //! ```text
-//! cargo run --release --bin tsdb-bench [-- --hosts 10 --hours 24 --seed 1 --jitter-ms 3]
+//! cargo run --release --bin tsdb-bench [-- --hosts 10 --hours 24 --seed 1 --jitter-ms 3
+//!     --memory-churn-pages 32 --breakdown]
 //! ```
 //!
 //! Dataset (seeded): per host, 10 s scrapes with ±3 ms timestamp jitter
@@ -10,19 +11,28 @@
 //!
 //! - 4 × `cpu_usage_percent{cpu}`: gauge, busy share of 1000 ticks per
 //!   scrape (0.1 % steps) around a drifting host load;
-//! - `memory_used_bytes`, `memory_available_bytes`: gauges in 4 KiB pages,
-//!   random walk; `memory_total_bytes`: constant;
+//! - `memory_used_bytes`, `memory_available_bytes`: gauges in 4 KiB pages
+//!   that move a little at every scrape (±32 pages: page cache, slabs;
+//!   `--memory-churn-pages`, 0 for the dataset's earlier model where memory
+//!   stood still at three scrapes in four) and by up to ±2000 pages at one
+//!   scrape in four; `memory_total_bytes`: constant;
 //! - `network_receive_bytes_total`, `network_transmit_bytes_total`:
-//!   counters, noisy rate with bursts;
-//! - `disk_read_bytes_total`, `disk_written_bytes_total`: counters in
-//!   512-byte sectors, idle most scrapes, bursts otherwise;
+//!   counters since boot, noisy rate;
+//! - `disk_read_bytes_total`, `disk_written_bytes_total`: counters since
+//!   boot in 512-byte sectors, idle most scrapes, bursts otherwise;
 //! - `load1`: gauge with two decimals; `procs_running`: small integer gauge.
 //!
 //! Blocks are the store's default 10-minute windows; bytes per point count
 //! every byte of every sealed block (headers and checksums included). The
-//! last line is one JSON object.
+//! generator also sums the information content of its random draws
+//! (`-log2` of each drawn outcome's probability, the hidden host load
+//! given for free): no lossless coder of one series at a time can average
+//! below it, so it is the floor any figure should be read against.
+//! `--breakdown` prints where the bits go per metric. The last line is one
+//! JSON object.
 #![allow(clippy::print_stdout)]
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,6 +53,8 @@ struct Args {
     hours: i64,
     seed: u64,
     jitter_ms: i64,
+    churn_pages: i64,
+    breakdown: bool,
 }
 
 fn args() -> Result<Args> {
@@ -51,40 +63,79 @@ fn args() -> Result<Args> {
         hours: 24,
         seed: 1,
         jitter_ms: 3,
+        churn_pages: 32,
+        breakdown: false,
     };
-    let v: Vec<String> = std::env::args().skip(1).collect();
-    for pair in v.chunks(2) {
-        let val = pair.get(1).context("every option takes a value")?;
-        match pair[0].as_str() {
+    let mut it = std::env::args().skip(1);
+    while let Some(opt) = it.next() {
+        if opt == "--breakdown" {
+            a.breakdown = true;
+            continue;
+        }
+        let val = it.next().with_context(|| format!("{opt} takes a value"))?;
+        match opt.as_str() {
             "--hosts" => a.hosts = val.parse()?,
             "--hours" => a.hours = val.parse()?,
             "--seed" => a.seed = val.parse()?,
             "--jitter-ms" => a.jitter_ms = val.parse()?,
-            o => anyhow::bail!("unknown option {o} (use --hosts, --hours, --seed, --jitter-ms)"),
+            "--memory-churn-pages" => a.churn_pages = val.parse()?,
+            o => anyhow::bail!(
+                "unknown option {o} (use --hosts, --hours, --seed, --jitter-ms, --memory-churn-pages, --breakdown)"
+            ),
         }
     }
     Ok(a)
 }
 
+/// A generated series: key, points, and the information content of its
+/// values' random draws in bits.
+struct Generated {
+    key: SeriesKey,
+    points: Vec<Point>,
+    info_bits: f64,
+}
+
+/// `-log2` of the probability that a value uniform on `[lo, hi)`, clamped
+/// to `[min, max]` and rounded, rounds to `k`.
+fn rounded_uniform_bits(k: f64, lo: f64, hi: f64, min: f64, max: f64) -> f64 {
+    let a = if k <= min { f64::NEG_INFINITY } else { k - 0.5 };
+    let b = if k >= max { f64::INFINITY } else { k + 0.5 };
+    let overlap = (b.min(hi) - a.max(lo)).max(1e-12);
+    -(overlap / (hi - lo)).log2()
+}
+
+/// `-log2` of the probability of a memory step of `d` pages: a churn of
+/// ±`c` pages, plus at one scrape in four a ±2000-page burst.
+fn memory_step_bits(d: i64, c: i64) -> f64 {
+    let width = (2 * c + 1) as f64;
+    let churn = if d.abs() <= c { 1.0 / width } else { 0.0 };
+    // Convolution of the churn with the burst (uniform on -2000..2000).
+    let lo = (d - 1999).max(-c);
+    let hi = (d + 2000).min(c);
+    let burst = (hi - lo + 1).max(0) as f64 / (width * 4000.0);
+    -(0.75 * churn + 0.25 * burst).log2()
+}
+
 /// Generates every series of one host.
-fn host_series(
-    host: usize,
-    steps: i64,
-    jitter: i64,
-    rng: &mut StdRng,
-) -> Result<Vec<(SeriesKey, Vec<Point>)>> {
+fn host_series(host: usize, a: &Args, rng: &mut StdRng) -> Result<Vec<Generated>> {
+    let steps = a.hours * 3600 * 1000 / STEP_MS;
+    let (jitter, churn) = (a.jitter_ms, a.churn_pages);
     let h = format!("host-{host:02}");
     let key = |m: &str, extra: Option<(&str, String)>| {
         let mut l = vec![("host", h.clone())];
         l.extend(extra);
         SeriesKey::new(m, l)
     };
-    let mut out: Vec<(SeriesKey, Vec<Point>)> = Vec::new();
+    let mut out: Vec<Generated> = Vec::new();
+    let mut add = |k: SeriesKey| {
+        out.push(Generated {
+            key: k,
+            points: Vec::new(),
+            info_bits: 0.0,
+        })
+    };
     for c in 0..4 {
-        out.push((
-            key("cpu_usage_percent", Some(("cpu", c.to_string())))?,
-            Vec::new(),
-        ));
+        add(key("cpu_usage_percent", Some(("cpu", c.to_string())))?);
     }
     for m in [
         "memory_used_bytes",
@@ -97,45 +148,74 @@ fn host_series(
         "load1",
         "procs_running",
     ] {
-        out.push((key(m, None)?, Vec::new()));
+        add(key(m, None)?);
     }
     let total_mem = 16.0 * 1024.0 * 1024.0 * 1024.0;
     let mut load: f64 = rng.random_range(0.05..0.6);
-    let mut used_pages: f64 = rng.random_range(500_000.0..2_500_000.0);
-    let (mut rx, mut tx, mut rd, mut wr) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let mut used_pages: i64 = rng.random_range(500_000..2_500_000);
+    // Counters count since boot, days before the dataset starts.
     let rx_rate: f64 = rng.random_range(1e4..5e6);
+    let uptime_s: f64 = rng.random_range(86_400.0..60.0 * 86_400.0);
+    let mut rx = (rx_rate * uptime_s).round();
+    let mut tx = (rx_rate * 0.2 * uptime_s).round();
+    let mut rd = (uptime_s * rng.random_range(10.0..100.0)).round() * 512.0;
+    let mut wr = (uptime_s * rng.random_range(10.0..100.0)).round() * 512.0;
     for i in 0..steps {
         let ts = T0 + i * STEP_MS + rng.random_range(-jitter..=jitter);
-        load = (load + rng.random_range(-0.02f64..0.02)).clamp(0.01, 0.99);
         let mut vals = Vec::with_capacity(13);
+        let mut info = Vec::with_capacity(13);
+        let prev_load = load;
+        load = (load + rng.random_range(-0.02f64..0.02)).clamp(0.01, 0.99);
         for _ in 0..4 {
-            let busy = (load * 1000.0 + rng.random_range(-80.0f64..80.0))
+            let c = load * 1000.0;
+            let busy = (c + rng.random_range(-80.0f64..80.0))
                 .clamp(0.0, 1000.0)
                 .round();
             vals.push(busy / 10.0);
+            info.push(rounded_uniform_bits(busy, c - 80.0, c + 80.0, 0.0, 1000.0));
         }
+        let mut step = rng.random_range(-churn..=churn);
         if rng.random_range(0..4) == 0 {
-            used_pages = (used_pages + f64::from(rng.random_range(-2000..2000))).max(1000.0);
+            step += rng.random_range(-2000..2000);
         }
-        vals.push(used_pages * 4096.0);
-        vals.push(total_mem - used_pages * 4096.0);
+        let before = used_pages;
+        used_pages = (used_pages + step).max(1000);
+        let mem_bits = memory_step_bits(used_pages - before, churn);
+        vals.push(used_pages as f64 * 4096.0);
+        vals.push(total_mem - used_pages as f64 * 4096.0);
         vals.push(total_mem);
+        info.extend([mem_bits, mem_bits, 0.0]);
         rx += (rx_rate * 10.0 * rng.random_range(0.5f64..1.5)).round();
         tx += (rx_rate * 2.0 * rng.random_range(0.3f64..1.7)).round();
         vals.push(rx);
         vals.push(tx);
-        if rng.random_range(0..5) == 0 {
+        info.push((rx_rate * 10.0).log2());
+        info.push((rx_rate * 2.0 * 1.4).log2());
+        let read = rng.random_range(0..5) == 0;
+        if read {
             rd += f64::from(rng.random_range(1..2048)) * 512.0;
         }
-        if rng.random_range(0..2) == 0 {
+        let written = rng.random_range(0..2) == 0;
+        if written {
             wr += f64::from(rng.random_range(1..512)) * 512.0;
         }
         vals.push(rd);
         vals.push(wr);
-        vals.push((load * 4.0 * 100.0).round() / 100.0);
+        info.push(if read {
+            -(0.2f64 / 2047.0).log2()
+        } else {
+            -(0.8f64).log2()
+        });
+        info.push(if written { 1.0 + 511f64.log2() } else { 1.0 });
+        let l100 = (load * 4.0 * 100.0).round();
+        vals.push(l100 / 100.0);
+        let c = prev_load * 400.0;
+        info.push(rounded_uniform_bits(l100, c - 8.0, c + 8.0, 4.0, 396.0));
         vals.push(f64::from(rng.random_range(0..3) + (load * 4.0) as i32));
-        for (s, v) in out.iter_mut().zip(vals) {
-            s.1.push(Point::new(ts, v));
+        info.push(3f64.log2());
+        for ((s, v), b) in out.iter_mut().zip(vals).zip(info) {
+            s.points.push(Point::new(ts, v));
+            s.info_bits += b;
         }
     }
     Ok(out)
@@ -162,30 +242,115 @@ fn median_ms(mut v: Vec<f64>) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
-fn main() -> Result<()> {
-    let a = args()?;
-    let steps = a.hours * 3600 * 1000 / STEP_MS;
-    let mut rng = StdRng::seed_from_u64(a.seed);
-    let mut data = Vec::new();
-    for h in 0..a.hosts {
-        data.extend(host_series(h, steps, a.jitter_ms, &mut rng)?);
-    }
-    let points: usize = data.iter().map(|s| s.1.len()).sum();
-    println!(
-        "dataset: {} hosts x 13 series ({} series), {} h of 10 s scrapes with ±{} ms jitter, {points} points",
-        a.hosts,
-        data.len(),
-        a.hours,
-        a.jitter_ms
-    );
+/// Size of an encoder's points as a version-1 XOR block: plain Gorilla
+/// with its header and checksum, for reference.
+fn plain_gorilla_len(enc: &GorillaEncoder) -> usize {
+    let varint_len = |v: u64| (64 - v.leading_zeros() as usize).div_ceil(7).max(1);
+    let first = u64::try_from(enc.first_ts()).unwrap_or(0) << 1;
+    1 + varint_len(u64::from(enc.count())) + varint_len(first) + 1 + enc.payload().len() + 4
+}
 
-    // Encode: every series into 10-minute chunks as points arrive (the
-    // streaming Gorilla encoder of the head), then seal each chunk into a
-    // block (which also tries the decimal mode).
+/// What one metric's blocks hold, summed.
+#[derive(Default)]
+struct Acc {
+    series: usize,
+    points: usize,
+    blocks: usize,
+    bytes: usize,
+    ts_bits: u64,
+    value_bits: u64,
+    overhead_bits: u64,
+    grid_blocks: usize,
+    decimal_blocks: usize,
+    info_bits: f64,
+    bytes_2h: usize,
+}
+
+impl Acc {
+    fn add(&mut self, b: &Acc) {
+        self.series += b.series;
+        self.points += b.points;
+        self.blocks += b.blocks;
+        self.bytes += b.bytes;
+        self.ts_bits += b.ts_bits;
+        self.value_bits += b.value_bits;
+        self.overhead_bits += b.overhead_bits;
+        self.grid_blocks += b.grid_blocks;
+        self.decimal_blocks += b.decimal_blocks;
+        self.info_bits += b.info_bits;
+        self.bytes_2h += b.bytes_2h;
+    }
+}
+
+/// Per-metric sizes of the 10-minute `blocks` (in `data` order) and of
+/// 2-hour blocks of the same points.
+fn per_metric(data: &[Generated], blocks: &[Vec<u8>]) -> Result<BTreeMap<String, Acc>> {
+    let mut out: BTreeMap<String, Acc> = BTreeMap::new();
+    let mut it = blocks.iter();
+    for g in data {
+        let e = out.entry(g.key.metric().to_string()).or_default();
+        e.series += 1;
+        e.points += g.points.len();
+        e.info_bits += g.info_bits;
+        for _ in windows(&g.points) {
+            let b = it.next().context("fewer blocks than windows")?;
+            let l = block::layout(b)?;
+            e.blocks += 1;
+            e.bytes += b.len();
+            e.ts_bits += l.timestamp_bits;
+            e.value_bits += l.value_bits;
+            e.overhead_bits += l.overhead_bits;
+            e.grid_blocks += usize::from(l.timestamp_code == "grid");
+            e.decimal_blocks += usize::from(l.value_code == "decimal");
+        }
+        for w in g.points.chunks(720) {
+            e.bytes_2h += block::encode_points(w)?.len();
+        }
+    }
+    Ok(out)
+}
+
+fn print_breakdown(metrics: &BTreeMap<String, Acc>, total: &Acc, ts_info: f64) {
+    println!(
+        "breakdown, bits per point (10-minute blocks): timestamps | values | overhead | = bytes/point \
+         | floor: values (timestamps {ts_info:.2}) | grid/decimal blocks | 2-hour blocks bytes/point"
+    );
+    let mut rows: Vec<(&str, &Acc)> = metrics.iter().map(|(m, a)| (m.as_str(), a)).collect();
+    rows.push(("all", total));
+    for (m, a) in rows {
+        let n = a.points as f64;
+        println!(
+            "  {m:30} {:6.2} | {:6.2} | {:5.2} | = {:5.3} | {:6.2} | {:3.0}% / {:3.0}% | {:5.3}",
+            a.ts_bits as f64 / n,
+            a.value_bits as f64 / n,
+            a.overhead_bits as f64 / n,
+            a.bytes as f64 / n,
+            a.info_bits / n,
+            100.0 * a.grid_blocks as f64 / a.blocks as f64,
+            100.0 * a.decimal_blocks as f64 / a.blocks as f64,
+            a.bytes_2h as f64 / n,
+        );
+    }
+}
+
+/// The dataset as the head's chunks and their sealed blocks, with timings.
+struct Coded {
+    chunks: Vec<GorillaEncoder>,
+    blocks: Vec<Vec<u8>>,
+    bytes: usize,
+    stream_s: f64,
+    seal_s: f64,
+    decode_s: f64,
+}
+
+/// Encodes every series into 10-minute chunks as points arrive (the
+/// streaming Gorilla encoder of the head), seals each chunk into a block
+/// (which picks each section's code), and decodes every block.
+fn encode_decode(data: &[Generated], points: usize) -> Result<Coded> {
     let started = Instant::now();
     let mut chunks: Vec<GorillaEncoder> = Vec::new();
-    for (_, pts) in &data {
-        for w in windows(pts) {
+    for g in data {
+        for w in windows(&g.points) {
             let mut enc = GorillaEncoder::new();
             for p in w {
                 enc.push(p.timestamp_ms, p.value)
@@ -198,7 +363,6 @@ fn main() -> Result<()> {
     let started = Instant::now();
     let blocks: Vec<Vec<u8>> = chunks.iter().map(block::encode).collect();
     let seal_s = started.elapsed().as_secs_f64();
-    let encode_s = stream_s + seal_s;
     let bytes: usize = blocks.iter().map(Vec::len).sum();
     let started = Instant::now();
     let mut decoded = 0usize;
@@ -207,37 +371,68 @@ fn main() -> Result<()> {
     }
     let decode_s = started.elapsed().as_secs_f64();
     anyhow::ensure!(decoded == points, "decoded {decoded} of {points} points");
+    Ok(Coded {
+        chunks,
+        blocks,
+        bytes,
+        stream_s,
+        seal_s,
+        decode_s,
+    })
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+fn main() -> Result<()> {
+    let a = args()?;
+    let steps = a.hours * 3600 * 1000 / STEP_MS;
+    let mut rng = StdRng::seed_from_u64(a.seed);
+    let mut data = Vec::new();
+    for h in 0..a.hosts {
+        data.extend(host_series(h, &a, &mut rng)?);
+    }
+    let points: usize = data.iter().map(|s| s.points.len()).sum();
+    println!(
+        "dataset: {} hosts x 13 series ({} series), {} h of 10 s scrapes with ±{} ms jitter, memory churn ±{} pages, {points} points",
+        a.hosts,
+        data.len(),
+        a.hours,
+        a.jitter_ms,
+        a.churn_pages
+    );
+
+    let c = encode_decode(&data, points)?;
+    let (blocks, bytes) = (&c.blocks, c.bytes);
     let bpp = bytes as f64 / points as f64;
+    let plain: usize = c.chunks.iter().map(plain_gorilla_len).sum();
     println!(
-        "blocks: {} of 10 min, {bytes} bytes, {bpp:.3} bytes/point (headers and checksums included)",
-        blocks.len()
+        "blocks: {} of 10 min, {bytes} bytes, {bpp:.3} bytes/point (headers and checksums included; plain Gorilla {:.3})",
+        blocks.len(),
+        plain as f64 / points as f64
     );
-    // Per-metric breakdown and the paper's 2-hour blocks, for comparison.
-    let mut per_metric: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
-    let mut bytes_2h = 0usize;
-    for (k, pts) in &data {
-        let e = per_metric.entry(k.metric().to_string()).or_default();
-        for w in windows(pts) {
-            e.0 += block::encode_points(w)?.len();
-            e.1 += w.len();
-        }
-        for w in pts.chunks(720) {
-            bytes_2h += block::encode_points(w)?.len();
-        }
-    }
-    for (m, (b, n)) in &per_metric {
-        println!("  {m:32} {:.3} bytes/point", *b as f64 / *n as f64);
-    }
+    let metrics = per_metric(&data, blocks)?;
+    let mut total = Acc::default();
+    metrics.values().for_each(|m| total.add(m));
+    let bpp_2h = total.bytes_2h as f64 / points as f64;
+    // Jitter uniform on 2j+1 values: each series carries it.
+    let ts_info = ((2 * a.jitter_ms + 1) as f64).log2();
+    let floor = (total.info_bits / points as f64 + ts_info) / 8.0;
+    println!("with 2-hour blocks (as in the Gorilla paper): {bpp_2h:.3} bytes/point");
     println!(
-        "with 2-hour blocks (as in the Gorilla paper): {:.3} bytes/point",
-        bytes_2h as f64 / points as f64
+        "information floor of the dataset: {floor:.3} bytes/point ({:.2} bits of values, {ts_info:.2} of timestamps; blocks' headers not counted)",
+        total.info_bits / points as f64
     );
-    let enc_pps = points as f64 / encode_s;
-    let dec_pps = points as f64 / decode_s;
+    if a.breakdown {
+        print_breakdown(&metrics, &total, ts_info);
+    }
+    let enc_pps = points as f64 / (c.stream_s + c.seal_s);
+    let dec_pps = points as f64 / c.decode_s;
     println!(
-        "encode {enc_pps:.0} points/s (streaming Gorilla alone {:.0} points/s, sealing with the mode choice {:.0} points/s), decode {dec_pps:.0} points/s",
-        points as f64 / stream_s,
-        points as f64 / seal_s
+        "encode {enc_pps:.0} points/s (streaming Gorilla alone {:.0} points/s, sealing with the code choice {:.0} points/s), decode {dec_pps:.0} points/s",
+        points as f64 / c.stream_s,
+        points as f64 / c.seal_s
     );
 
     let (ingest_pps, q1h, q1d, agg1d, topk1h) = store_figures(&data, steps)?;
@@ -250,10 +445,12 @@ fn main() -> Result<()> {
     );
     let json = serde_json::json!({
         "points": points,
-        "bytes_per_point": (bpp * 1000.0).round() / 1000.0,
+        "bytes_per_point": round3(bpp),
         "encode_points_per_sec": enc_pps.round(),
         "decode_points_per_sec": dec_pps.round(),
-        "bytes_per_point_2h_blocks": ((bytes_2h as f64 / points as f64) * 1000.0).round() / 1000.0,
+        "bytes_per_point_2h_blocks": round3(bpp_2h),
+        "bytes_per_point_plain_gorilla": round3(plain as f64 / points as f64),
+        "information_floor_bytes_per_point": round3(floor),
         "query_1h_ms": q1h,
         "query_1d_ms": q1d,
     });
@@ -265,7 +462,7 @@ type StoreFigures = (f64, f64, f64, f64, f64);
 
 /// Ingests the dataset through the store (WAL on disk, blocks into an
 /// in-memory store) and times queries.
-fn store_figures(data: &[(SeriesKey, Vec<Point>)], steps: i64) -> Result<StoreFigures> {
+fn store_figures(data: &[Generated], steps: i64) -> Result<StoreFigures> {
     let dir = tempfile::tempdir()?;
     let remote = Arc::new(MemoryStore::new());
     let cfg = TsdbConfig {
@@ -281,19 +478,19 @@ fn store_figures(data: &[(SeriesKey, Vec<Point>)], steps: i64) -> Result<StoreFi
         let to = (from + 60).min(steps);
         let batch: Vec<SeriesPoints> = data
             .iter()
-            .map(|(k, p)| SeriesPoints {
-                key: k.clone(),
-                points: p[from..to].to_vec(),
+            .map(|g| SeriesPoints {
+                key: g.key.clone(),
+                points: g.points[from..to].to_vec(),
             })
             .collect();
         db.ingest(&batch)?;
         rt.block_on(db.upload_pending())?;
     }
     let ingest_pps =
-        data.iter().map(|s| s.1.len()).sum::<usize>() as f64 / started.elapsed().as_secs_f64();
+        data.iter().map(|s| s.points.len()).sum::<usize>() as f64 / started.elapsed().as_secs_f64();
     db.seal_all();
     while rt.block_on(db.upload_pending())? > 0 {}
-    let key = &data[0].0;
+    let key = &data[0].key;
     let end = T0 + i64::try_from(steps)? * STEP_MS;
     let time = |t0: i64, t1: i64| -> Result<f64> {
         let mut v = Vec::new();

@@ -1,18 +1,32 @@
-//! Sealed blocks: an immutable run of one series' points, Gorilla-coded,
-//! with a small header and a checksum, plus the summary the index keeps for
+//! Sealed blocks: an immutable run of one series' points, compressed, with
+//! a small header and a checksum, plus the summary the index keeps for
 //! each block.
 //!
-//! Layout (version 1):
+//! Layout (version 2, written since the compression work of issue 8):
 //!
 //! ```text
-//! version u8 = 1 | count varint | first timestamp zigzag varint | mode u8
-//! | mode 0 (XOR):     Gorilla bit stream (first value raw inside)
-//! | mode 1 (decimal): exponent u8 | order u8 | first integer zigzag varint | bit stream
+//! version u8 = 2 | count varint | first timestamp zigzag varint
+//! | bit stream: timestamp section | value section | zero padding to a byte
 //! | CRC32 (LE) of everything before it
 //! ```
 //!
-//! Mode 0 is Gorilla as in the paper; mode 1 is the decimal extension
-//! (private module `tsdb/decimal.rs`), used when it is smaller.
+//! The timestamp section ([`super::timestamps`]) is Gorilla's delta of
+//! delta or, for scraped series, a grid with packed jitter residuals; the
+//! value section ([`super::values`]) is Gorilla's XOR code or, for exact
+//! decimals, packed integers. Each section picks the smaller code for its
+//! block, so a version-2 block is never larger than the same points as a
+//! version-1 XOR block (plain Gorilla). A block has at least 2 bits per point
+//! after the first, or at most [`MAX_SPARSE_POINTS`] points, which bounds
+//! what a corrupt count can make a reader allocate.
+//!
+//! Version 1 (still decoded):
+//!
+//! ```text
+//! version u8 = 1 | count varint | first timestamp zigzag varint | mode u8
+//! | mode 0 (XOR):     Gorilla bit stream, timestamps and values interleaved
+//! | mode 1 (decimal): exponent u8 | order u8 | first integer zigzag varint | bit stream
+//! | CRC32 (LE) of everything before it
+//! ```
 //!
 //! The series is named by the block's key (see [`super::keys`]), not
 //! repeated inside. Encoding is deterministic: the same points always give
@@ -20,53 +34,64 @@
 //! content under the same key.
 
 use super::Point;
+use super::bits::{BitReader, BitWriter};
 use super::codec::{Reader, Writer};
 use super::decimal;
 use super::error::DecodeError;
 use super::gorilla::{self, GorillaEncoder};
+use super::{timestamps, values};
 
-const VERSION: u8 = 1;
+const VERSION_1: u8 = 1;
+const VERSION: u8 = 2;
 const MODE_XOR: u8 = 0;
 const MODE_DECIMAL: u8 = 1;
 
-fn header(count: u32, first_ts: i64, mode: u8, payload_len: usize) -> Writer {
+/// Most points a block with fewer than 2 bits per point may hold.
+pub const MAX_SPARSE_POINTS: usize = 1 << 20;
+
+fn header(version: u8, count: u32, first_ts: i64, payload_len: usize) -> Writer {
     let mut w = Writer::with_capacity(payload_len + 24);
-    w.u8(VERSION);
+    w.u8(version);
     w.varint(u64::from(count));
     w.zigzag(first_ts);
-    w.u8(mode);
     w
 }
 
+/// The version-1 XOR block of an encoder's stream (the fallback if the
+/// stream cannot be read back, which does not happen).
+fn xor_v1(enc: &GorillaEncoder, payload: &[u8]) -> Vec<u8> {
+    let mut w = header(VERSION_1, enc.count(), enc.first_ts(), payload.len());
+    w.u8(MODE_XOR);
+    w.buf.extend_from_slice(payload);
+    w.seal_crc();
+    w.buf
+}
+
 /// Encodes a block from an encoder's points (the encoder stays usable),
-/// in the XOR mode or, when smaller, the decimal mode.
+/// each section in its smaller code.
 pub fn encode(enc: &GorillaEncoder) -> Vec<u8> {
     let payload = enc.payload();
-    let mut w = header(enc.count(), enc.first_ts(), MODE_XOR, payload.len());
-    w.buf.extend_from_slice(&payload);
-    w.seal_crc();
-    if enc.count() < 2 {
-        return w.buf;
-    }
-    let Ok(points) = gorilla::decode(&payload, enc.first_ts(), enc.count() as usize, 0) else {
-        return w.buf;
+    let count = enc.count() as usize;
+    let Ok(points) = gorilla::decode(&payload, enc.first_ts(), count, 0) else {
+        return xor_v1(enc, &payload);
     };
-    match decimal::encode(&points) {
-        Some(d) if d.payload.len() + 12 < w.buf.len() => {
-            let mut dw = header(enc.count(), enc.first_ts(), MODE_DECIMAL, d.payload.len());
-            dw.u8(d.exponent);
-            dw.u8(d.order as u8);
-            dw.zigzag(d.first);
-            dw.buf.extend_from_slice(&d.payload);
-            dw.seal_crc();
-            if dw.buf.len() < w.buf.len() {
-                dw.buf
-            } else {
-                w.buf
-            }
-        }
-        _ => w.buf,
+    let ts: Vec<i64> = points.iter().map(|p| p.timestamp_ms).collect();
+    let vals: Vec<f64> = points.iter().map(|p| p.value).collect();
+    // The encoder's stream is the two Gorilla codes interleaved.
+    let xor_bits = enc.bit_len() - timestamps::dod_cost(&ts);
+    let mut bits = BitWriter::with_capacity(payload.len());
+    timestamps::write(&mut bits, &ts, false);
+    values::write(&mut bits, &vals, xor_bits, false);
+    if count > MAX_SPARSE_POINTS && bits.bit_len() < 2 * count as u64 {
+        bits = BitWriter::with_capacity(payload.len());
+        timestamps::write(&mut bits, &ts, true);
+        values::write(&mut bits, &vals, xor_bits, true);
     }
+    let body = bits.to_bytes();
+    let mut w = header(VERSION, enc.count(), enc.first_ts(), body.len());
+    w.buf.extend_from_slice(&body);
+    w.seal_crc();
+    w.buf
 }
 
 /// Encodes points (strictly increasing timestamps) as a block.
@@ -84,19 +109,29 @@ pub fn encode_points(points: &[Point]) -> Result<Vec<u8>, DecodeError> {
     Ok(encode(&enc))
 }
 
-/// Decodes a block, checking its checksum, version and timestamps.
-pub fn decode(bytes: &[u8]) -> Result<Vec<Point>, DecodeError> {
+/// A block's header fields, checked.
+struct Header<'a> {
+    version: u8,
+    count: usize,
+    first_ts: i64,
+    /// Everything after the header, before the checksum.
+    rest: Reader<'a>,
+}
+
+fn read_header(bytes: &[u8]) -> Result<Header<'_>, DecodeError> {
     let mut r = Reader::with_crc(bytes, "block")?;
     let version = r.u8("version")?;
-    if version != VERSION {
+    if version != VERSION && version != VERSION_1 {
         return Err(r.err(format!("unknown block version {version}")));
     }
     let count = r.varint("point count")?;
     if count == 0 {
         return Err(r.err("block has no points"));
     }
-    // Every point after the first takes at least 2 bits.
-    if count > (r.remaining() as u64 * 4 + 1) {
+    // Every point after the first takes at least 2 bits, except in small
+    // version-2 blocks.
+    let dense_max = r.remaining() as u64 * 4 + 1;
+    if count > dense_max && (version == VERSION_1 || count > MAX_SPARSE_POINTS as u64) {
         return Err(r.err(format!(
             "point count {count} cannot fit in {} bytes",
             r.remaining()
@@ -106,11 +141,42 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Point>, DecodeError> {
     if !(0..=super::MAX_TIMESTAMP_MS).contains(&first_ts) {
         return Err(r.err(format!("first timestamp {first_ts} out of range")));
     }
+    Ok(Header {
+        version,
+        count: count as usize,
+        first_ts,
+        rest: r,
+    })
+}
+
+/// Decodes a block, checking its checksum, version and timestamps.
+pub fn decode(bytes: &[u8]) -> Result<Vec<Point>, DecodeError> {
+    let mut h = read_header(bytes)?;
+    if h.version == VERSION_1 {
+        return decode_v1(h);
+    }
+    let at = h.rest.pos();
+    let body = h.rest.take(h.rest.remaining(), "payload")?;
+    let mut r = BitReader::new(body, "block", at);
+    let ts = timestamps::read(&mut r, h.first_ts, h.count, at)?;
+    let vals = values::read(&mut r, h.count, at)?;
+    if r.remaining() >= 8 {
+        return Err(r.err(format!("{} unexpected trailing bits", r.remaining())));
+    }
+    Ok(ts
+        .into_iter()
+        .zip(vals)
+        .map(|(t, v)| Point::new(t, v))
+        .collect())
+}
+
+fn decode_v1(mut h: Header<'_>) -> Result<Vec<Point>, DecodeError> {
+    let r = &mut h.rest;
     match r.u8("value mode")? {
         MODE_XOR => {
             let at = r.pos();
             let payload = r.take(r.remaining(), "payload")?;
-            gorilla::decode(payload, first_ts, count as usize, at)
+            gorilla::decode(payload, h.first_ts, h.count, at)
         }
         MODE_DECIMAL => {
             let exponent = r.u8("decimal exponent")?;
@@ -118,18 +184,82 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Point>, DecodeError> {
             let first = r.zigzag("first value")?;
             let at = r.pos();
             let payload = r.take(r.remaining(), "payload")?;
-            decimal::decode(
-                payload,
-                first_ts,
-                count as usize,
-                exponent,
-                order,
-                first,
-                at,
-            )
+            decimal::decode(payload, h.first_ts, h.count, exponent, order, first, at)
         }
         m => Err(r.err(format!("unknown value mode {m}"))),
     }
+}
+
+/// Where a block's bits go, for diagnostics (`tsdb-bench --breakdown`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockLayout {
+    /// Format version.
+    pub version: u8,
+    /// Points.
+    pub points: usize,
+    /// Bits of the timestamps after the first.
+    pub timestamp_bits: u64,
+    /// Bits of the values.
+    pub value_bits: u64,
+    /// Everything else: version, count, first timestamp, modes, padding,
+    /// checksum.
+    pub overhead_bits: u64,
+    /// The timestamp code: `dod` or `grid`.
+    pub timestamp_code: &'static str,
+    /// The value code: `xor` or `decimal`.
+    pub value_code: &'static str,
+}
+
+/// The layout of a block (decoding it).
+pub fn layout(bytes: &[u8]) -> Result<BlockLayout, DecodeError> {
+    let mut h = read_header(bytes)?;
+    let total = bytes.len() as u64 * 8;
+    if h.version == VERSION_1 {
+        let mut r = h.rest.clone();
+        let points = decode_v1(h)?;
+        let ts: Vec<i64> = points.iter().map(|p| p.timestamp_ms).collect();
+        let value_code = if r.u8("value mode")? == MODE_XOR {
+            "xor"
+        } else {
+            r.u8("decimal exponent")?;
+            r.u8("difference order")?;
+            r.zigzag("first value")?;
+            "decimal"
+        };
+        let timestamp_bits = timestamps::dod_cost(&ts);
+        let value_bits = (r.remaining() as u64 * 8).saturating_sub(timestamp_bits);
+        return Ok(BlockLayout {
+            version: VERSION_1,
+            points: points.len(),
+            timestamp_bits,
+            value_bits,
+            overhead_bits: total - timestamp_bits - value_bits,
+            timestamp_code: "dod",
+            value_code,
+        });
+    }
+    let at = h.rest.pos();
+    let body = h.rest.take(h.rest.remaining(), "payload")?;
+    let mut r = BitReader::new(body, "block", at);
+    let timestamp_code = if body.first().is_some_and(|b| b >> 6 == 1) {
+        "grid"
+    } else {
+        "dod"
+    };
+    timestamps::read(&mut r, h.first_ts, h.count, at)?;
+    let after_ts = r.position();
+    let value_code = if r.peek(2)? == 1 { "decimal" } else { "xor" };
+    values::read(&mut r, h.count, at)?;
+    let (timestamp_bits, value_bits) = (after_ts - 2, r.position() - after_ts - 2);
+    Ok(BlockLayout {
+        version: VERSION,
+        points: h.count,
+        timestamp_bits,
+        value_bits,
+        overhead_bits: total - timestamp_bits - value_bits,
+        timestamp_code,
+        value_code,
+    })
 }
 
 /// What the index knows of a block without reading it.

@@ -67,7 +67,7 @@ impl Writer {
 }
 
 /// Reads encoded values from a slice, failing precisely.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,

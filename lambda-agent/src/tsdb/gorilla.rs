@@ -39,9 +39,7 @@ pub struct GorillaEncoder {
     first_ts: i64,
     prev_ts: i64,
     prev_delta: i64,
-    prev_bits: u64,
-    lead: u32,
-    trail: u32,
+    xor: XorState,
 }
 
 impl Default for GorillaEncoder {
@@ -59,9 +57,7 @@ impl GorillaEncoder {
             first_ts: 0,
             prev_ts: 0,
             prev_delta: 0,
-            prev_bits: 0,
-            lead: NO_WINDOW,
-            trail: 0,
+            xor: XorState::new(0),
         }
     }
 
@@ -96,38 +92,16 @@ impl GorillaEncoder {
         if self.count == 0 {
             self.first_ts = ts;
             self.w.write(bits, 64);
+            self.xor = XorState::new(bits);
         } else {
             let delta = ts - self.prev_ts;
             write_dod(&mut self.w, delta - self.prev_delta);
             self.prev_delta = delta;
-            self.write_xor(bits ^ self.prev_bits);
+            self.xor.write(&mut self.w, bits);
         }
         self.prev_ts = ts;
-        self.prev_bits = bits;
         self.count += 1;
         Ok(())
-    }
-
-    fn write_xor(&mut self, xor: u64) {
-        let w = &mut self.w;
-        if xor == 0 {
-            w.write(0, 1);
-            return;
-        }
-        let lead = xor.leading_zeros().min(31);
-        let trail = xor.trailing_zeros();
-        if self.lead != NO_WINDOW && lead >= self.lead && trail >= self.trail {
-            w.write(0b10, 2);
-            w.write(xor >> self.trail, 64 - self.lead - self.trail);
-        } else {
-            let sig = 64 - lead - trail;
-            w.write(0b11, 2);
-            w.write(u64::from(lead), 5);
-            w.write(u64::from(sig & 63), 6);
-            w.write(xor >> trail, sig);
-            self.lead = lead;
-            self.trail = trail;
-        }
     }
 
     /// The bit stream so far (the encoder stays usable).
@@ -150,51 +124,112 @@ pub fn decode(
         return Ok(out);
     }
     let mut r = BitReader::new(payload, "block", base_offset);
-    let mut bits = r.read(64)?;
+    let mut xor = XorState::new(r.read(64)?);
     let mut ts = first_ts;
     let mut delta = 0i64;
-    let (mut lead, mut trail) = (NO_WINDOW, 0u32);
     out.push(Point {
         timestamp_ms: ts,
-        value: f64::from_bits(bits),
+        value: f64::from_bits(xor.prev),
     });
     for i in 1..count {
         (ts, delta) = next_ts(&mut r, ts, delta, i, base_offset)?;
-        if r.bit()? {
-            if r.bit()? {
-                let l = r.read(5)? as u32;
-                let sig = match r.read(6)? as u32 {
-                    0 => 64,
-                    s => s,
-                };
-                if l + sig > 64 {
-                    return Err(DecodeError::new(
-                        "block",
-                        base_offset,
-                        format!(
-                            "point {i}: value window of {l} leading zeros and {sig} bits exceeds 64 bits"
-                        ),
-                    ));
-                }
-                lead = l;
-                trail = 64 - l - sig;
-            } else if lead == NO_WINDOW {
-                return Err(DecodeError::new(
-                    "block",
-                    base_offset,
-                    format!("point {i}: value reuses a window before any was set"),
-                ));
-            }
-            let sig = 64 - lead - trail;
-            let v = r.read(sig)?;
-            bits ^= if trail >= 64 { 0 } else { v << trail };
-        }
+        let bits = xor.read(&mut r, i, base_offset)?;
         out.push(Point {
             timestamp_ms: ts,
             value: f64::from_bits(bits),
         });
     }
     Ok(out)
+}
+
+/// The XOR value code's state: the previous value's bits and the current
+/// leading/trailing-zero window.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct XorState {
+    prev: u64,
+    lead: u32,
+    trail: u32,
+}
+
+impl XorState {
+    /// The state after a first value of raw bits `first`.
+    pub(crate) fn new(first: u64) -> Self {
+        Self {
+            prev: first,
+            lead: NO_WINDOW,
+            trail: 0,
+        }
+    }
+
+    /// The last value's bits.
+    pub(crate) fn prev(&self) -> u64 {
+        self.prev
+    }
+
+    /// Appends the next value's bits.
+    #[inline]
+    pub(crate) fn write(&mut self, w: &mut BitWriter, bits: u64) {
+        let xor = bits ^ self.prev;
+        self.prev = bits;
+        if xor == 0 {
+            w.write(0, 1);
+            return;
+        }
+        let lead = xor.leading_zeros().min(31);
+        let trail = xor.trailing_zeros();
+        if self.lead != NO_WINDOW && lead >= self.lead && trail >= self.trail {
+            w.write(0b10, 2);
+            w.write(xor >> self.trail, 64 - self.lead - self.trail);
+        } else {
+            let sig = 64 - lead - trail;
+            w.write(0b11, 2);
+            w.write(u64::from(lead), 5);
+            w.write(u64::from(sig & 63), 6);
+            w.write(xor >> trail, sig);
+            self.lead = lead;
+            self.trail = trail;
+        }
+    }
+
+    /// Reads point `i`'s value bits.
+    #[inline]
+    pub(crate) fn read(
+        &mut self,
+        r: &mut BitReader<'_>,
+        i: usize,
+        base_offset: usize,
+    ) -> Result<u64, DecodeError> {
+        if !r.bit()? {
+            return Ok(self.prev);
+        }
+        if r.bit()? {
+            let l = r.read(5)? as u32;
+            let sig = match r.read(6)? as u32 {
+                0 => 64,
+                s => s,
+            };
+            if l + sig > 64 {
+                return Err(DecodeError::new(
+                    "block",
+                    base_offset,
+                    format!(
+                        "point {i}: value window of {l} leading zeros and {sig} bits exceeds 64 bits"
+                    ),
+                ));
+            }
+            self.lead = l;
+            self.trail = 64 - l - sig;
+        } else if self.lead == NO_WINDOW {
+            return Err(DecodeError::new(
+                "block",
+                base_offset,
+                format!("point {i}: value reuses a window before any was set"),
+            ));
+        }
+        let v = r.read(64 - self.lead - self.trail)?;
+        self.prev ^= if self.trail >= 64 { 0 } else { v << self.trail };
+        Ok(self.prev)
+    }
 }
 
 /// Reads the next timestamp: returns it and its delta.
@@ -225,6 +260,18 @@ pub(crate) fn next_ts(
             )
         })?;
     Ok((ts, delta))
+}
+
+/// Bits [`write_dod`] takes for `dod`.
+pub(crate) fn dod_bits(dod: i64) -> u64 {
+    match dod {
+        0 => 1,
+        -7..=8 => 6,
+        -63..=64 => 10,
+        -2047..=2048 => 16,
+        -2_147_483_647..=2_147_483_648 => 37,
+        _ => 69,
+    }
 }
 
 /// Appends a timestamp delta of delta in the prefix code of the table above.

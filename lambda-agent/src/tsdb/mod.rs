@@ -7,8 +7,11 @@
 //! Modules, bottom up:
 //!
 //! - [`series`]: metric + labels, canonical form, stable series id.
-//! - [`gorilla`], [`block`]: the compression and the sealed-block format
-//!   (with the private `decimal` value mode for exact decimals).
+//! - [`gorilla`], [`block`]: the compression and the sealed-block format;
+//!   sealed blocks code timestamps and values apart, each in the smaller
+//!   of Gorilla's code and an extension (private modules `timestamps`:
+//!   scrape grids, `values`: exact decimals as integers, `pack`, `radix`:
+//!   packed integer runs; `decimal`: the version-1 decimal mode, still read).
 //! - [`wal`], [`state`]: what is kept on the agent's disk.
 //! - [`keys`], [`index`], [`remote`]: what is kept in the cluster, and how;
 //!   [`pdp_store`]: sealed blocks as audited objects with storage contracts.
@@ -25,13 +28,17 @@ pub mod gorilla;
 pub mod head;
 pub mod index;
 pub mod keys;
+mod pack;
 pub mod pdp_store;
 pub mod query;
+mod radix;
 pub mod remote;
 pub mod series;
 pub mod state;
 pub mod store;
+mod timestamps;
 pub mod topk;
+mod values;
 pub mod wal;
 
 pub use error::{DecodeError, TsdbError};
