@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use lambda_proto::agent::v1 as pb;
 use lambda_proto::agent::v1::agent_client::AgentClient;
-use lambda_testkit::{Process, binary, free_addr, spawn_db_node, wait_for_port};
+use lambda_testkit::{Process, free_addr, spawn_db_node, wait_for_port};
 
 const T0: i64 = 1_700_000_000_000;
 
@@ -98,8 +98,6 @@ async fn metrics_and_health_follow_the_agent() {
     let db_addr = free_addr().unwrap();
     let mut db = spawn_db_node(&dir.path().join("db"), db_addr, &[]).unwrap();
     let data = dir.path().join("agent");
-    std::fs::create_dir_all(&data).unwrap();
-    let listen = free_addr().unwrap();
     let env: Vec<(String, String)> = [
         ("LAMBDA_AGENT_COLLECTOR__ENABLED", "false"),
         ("LAMBDA_AGENT_TSDB__BLOCK_MS", "60000"),
@@ -112,23 +110,7 @@ async fn metrics_and_health_follow_the_agent() {
     .iter()
     .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
     .collect();
-    let args = vec![
-        "start".to_string(),
-        "--data-dir".into(),
-        data.display().to_string(),
-        "--listen".into(),
-        listen.to_string(),
-        "--endpoint".into(),
-        format!("http://{db_addr}"),
-    ];
-    let agent = Process::spawn(
-        binary("lambda-agent").unwrap(),
-        args,
-        env,
-        data.with_extension("log"),
-    )
-    .unwrap();
-    wait_for_port(listen, Duration::from_secs(60)).unwrap();
+    let (agent, listen) = lambda_testkit::spawn_agent(&data, db_addr, env).unwrap();
     let admin = read_addr(&data.join("admin.addr"));
     wait_health(admin, 200, r#""status":"ready""#, &agent);
 

@@ -168,6 +168,36 @@ impl Net {
         format!("{nodes}{}", self.chain.logs())
     }
 
+    /// Pledges nodes `0..count`, waits until they are members and node 0
+    /// accepts a write (signed with `client_key`) of `key`.
+    async fn pledge_and_serve(&mut self, count: usize, client_key: &std::path::Path, key: &str) {
+        for i in 0..count {
+            self.pledge(i);
+        }
+        let ids = self.ids[..count].to_vec();
+        wait_until(
+            "the pledged nodes are members",
+            Duration::from_secs(60),
+            || self.logs(),
+            || async {
+                let (_, m) = self.members().await;
+                ids.iter().all(|id| m.contains(id))
+            },
+        )
+        .await;
+        wait_until(
+            "writes accepted",
+            Duration::from_secs(30),
+            || self.logs(),
+            || async {
+                put(client_key, self.nodes[0].addr, key, "yes")
+                    .await
+                    .is_ok()
+            },
+        )
+        .await;
+    }
+
     async fn client(&self) -> ChainClient {
         lambda_db::chain::connect_any(&self.chain.api_endpoints())
             .await
@@ -277,27 +307,8 @@ async fn pledged_nodes_join_serve_data_and_refuse_outsiders() {
 async fn a_killed_member_is_voted_offline_and_leaves() {
     let mut net = Net::start(3, 2_000).await;
     let ck = net.client_key();
-    for i in 0..3 {
-        net.pledge(i);
-    }
+    net.pledge_and_serve(3, &ck, "survivor").await;
     let ids = net.ids.clone();
-    wait_until(
-        "members",
-        Duration::from_secs(60),
-        || net.logs(),
-        || async {
-            let (_, m) = net.members().await;
-            ids.iter().all(|id| m.contains(id))
-        },
-    )
-    .await;
-    wait_until(
-        "writes accepted",
-        Duration::from_secs(30),
-        || net.logs(),
-        || async { put(&ck, net.nodes[0].addr, "survivor", "yes").await.is_ok() },
-    )
-    .await;
     let victim: Address = ids[2].parse().unwrap();
     let stake_before = net.client().await.node(victim).await.unwrap().stake;
     net.nodes[2].process.kill9().unwrap();
@@ -363,27 +374,7 @@ async fn transfers(net: &Net, nodes: &[usize]) -> Vec<lambda_proto::node::v1::Tr
 async fn a_node_pledged_under_writes_pulls_its_partitions_and_nothing_is_lost() {
     let mut net = Net::start(4, 10_000).await;
     let ck = net.client_key();
-    for i in 0..3 {
-        net.pledge(i);
-    }
-    let first = net.ids[..3].to_vec();
-    wait_until(
-        "three members",
-        Duration::from_secs(60),
-        || net.logs(),
-        || async {
-            let (_, m) = net.members().await;
-            first.iter().all(|id| m.contains(id))
-        },
-    )
-    .await;
-    wait_until(
-        "writes accepted",
-        Duration::from_secs(30),
-        || net.logs(),
-        || async { put(&ck, net.nodes[0].addr, "w-start", "v").await.is_ok() },
-    )
-    .await;
+    net.pledge_and_serve(3, &ck, "w-start").await;
     let (_, before) = net.members().await;
     assert_eq!(before.len(), 3);
 

@@ -22,7 +22,7 @@ use lambda_proto::kv::v1 as pb;
 use lambda_proto::kv::v1::kv_client::KvClient;
 use lambda_testkit::chain::{ChainSpec, LocalChain};
 use lambda_testkit::cluster::{ClusterSpec, LocalCluster};
-use lambda_testkit::{Process, binary, free_addr, wait_for_port};
+use lambda_testkit::{Process, binary};
 
 fn deploy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
@@ -142,30 +142,11 @@ async fn db_traffic(addr: SocketAddr) {
 }
 
 fn spawn_agent(dir: &Path, db: SocketAddr) -> (Process, SocketAddr) {
-    std::fs::create_dir_all(dir).unwrap();
-    let listen = free_addr().unwrap();
     let env = vec![
         ("LAMBDA_AGENT_COLLECTOR__ENABLED".into(), "false".into()),
         ("LAMBDA_AGENT_ADMIN__PROBE_INTERVAL_MS".into(), "200".into()),
     ];
-    let args = vec![
-        "start".to_string(),
-        "--data-dir".into(),
-        dir.display().to_string(),
-        "--listen".into(),
-        listen.to_string(),
-        "--endpoint".into(),
-        format!("http://{db}"),
-    ];
-    let p = Process::spawn(
-        binary("lambda-agent").unwrap(),
-        args,
-        env,
-        dir.with_extension("log"),
-    )
-    .unwrap();
-    wait_for_port(listen, Duration::from_secs(60)).unwrap();
-    (p, listen)
+    lambda_testkit::spawn_agent(dir, db, env).unwrap()
 }
 
 async fn agent_traffic(addr: SocketAddr) {

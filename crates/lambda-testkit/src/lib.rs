@@ -219,3 +219,30 @@ pub fn spawn_db_node(
         .with_context(|| format!("node log:\n{}", p.log()))?;
     Ok(p)
 }
+
+/// Starts a `lambda-agent` process (data under `data_dir`, gRPC on a free
+/// port) that talks to the storage node at `db`, with environment
+/// overrides `env` (e.g. `LAMBDA_AGENT_COLLECTOR__ENABLED=false`); waits
+/// until it listens. Returns the process and its gRPC address.
+pub fn spawn_agent(
+    data_dir: &std::path::Path,
+    db: SocketAddr,
+    env: Vec<(String, String)>,
+) -> Result<(Process, SocketAddr)> {
+    std::fs::create_dir_all(data_dir)?;
+    let listen = free_addr()?;
+    let args = vec![
+        "start".to_string(),
+        "--data-dir".into(),
+        data_dir.display().to_string(),
+        "--listen".into(),
+        listen.to_string(),
+        "--endpoint".into(),
+        format!("http://{db}"),
+    ];
+    let log = data_dir.with_extension("log");
+    let p = Process::spawn(binary("lambda-agent")?, args, env, log)?;
+    wait_for_port(listen, Duration::from_secs(60))
+        .with_context(|| format!("agent log:\n{}", p.log()))?;
+    Ok((p, listen))
+}
