@@ -71,6 +71,13 @@ impl From<tonic::Status> for SdkError {
                 Self::InvalidArgument(message)
             }
             tonic::Code::Unavailable => Self::Unavailable(message),
+            // The client never cancels a call it still awaits: CANCELLED
+            // here means the connection dropped before an answer (a node
+            // killed mid-call). Like UNAVAILABLE from a coordinator, a
+            // write may or may not have been applied.
+            tonic::Code::Cancelled => {
+                Self::Unavailable(format!("connection lost before an answer: {message}"))
+            }
             tonic::Code::ResourceExhausted => Self::Overloaded(message),
             tonic::Code::DeadlineExceeded => Self::Timeout(message),
             tonic::Code::DataLoss => Self::DataLoss(message),
