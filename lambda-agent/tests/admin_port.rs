@@ -6,30 +6,14 @@
 //! back.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use lambda_proto::agent::v1 as pb;
 use lambda_proto::agent::v1::agent_client::AgentClient;
-use lambda_testkit::{Process, free_addr, spawn_db_node, wait_for_port};
+use lambda_testkit::{Process, free_addr, http_get, read_addr_file, spawn_db_node, wait_for_port};
 
 const T0: i64 = 1_700_000_000_000;
-
-fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let code = out[9..12].parse().unwrap();
-    (code, out.split_once("\r\n\r\n").unwrap().1.to_string())
-}
 
 fn sample(scrape: &str, series: &str) -> Option<f64> {
     scrape.lines().find_map(|l| {
@@ -38,24 +22,6 @@ fn sample(scrape: &str, series: &str) -> Option<f64> {
             .and_then(|v| v.split(' ').next())
             .and_then(|v| v.parse().ok())
     })
-}
-
-fn read_addr(file: &Path) -> SocketAddr {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(a) = std::fs::read_to_string(file)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-        {
-            return a;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never written",
-            file.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn ingest(ts: &[i64]) -> pb::IngestRequest {
@@ -79,7 +45,7 @@ fn ingest(ts: &[i64]) -> pb::IngestRequest {
 fn wait_health(admin: SocketAddr, want: u16, needle: &str, agent: &Process) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (code, body) = http_get(admin, "/health");
+        let (code, body) = http_get(admin, "/health").unwrap();
         if code == want && body.contains(needle) {
             return body;
         }
@@ -111,7 +77,7 @@ async fn metrics_and_health_follow_the_agent() {
     .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
     .collect();
     let (agent, listen) = lambda_testkit::spawn_agent(&data, db_addr, env).unwrap();
-    let admin = read_addr(&data.join("admin.addr"));
+    let admin = read_addr_file(&data.join("admin.addr")).unwrap();
     wait_health(admin, 200, r#""status":"ready""#, &agent);
 
     let mut c = AgentClient::connect(format!("http://{listen}"))
@@ -137,7 +103,7 @@ async fn metrics_and_health_follow_the_agent() {
         .unwrap();
     }
 
-    let (code, m) = http_get(admin, "/metrics");
+    let (code, m) = http_get(admin, "/metrics").unwrap();
     assert_eq!(code, 200);
     let expect = [
         ("lambda_agent_points_ingested_total", 3.0),
@@ -193,7 +159,7 @@ async fn metrics_and_health_follow_the_agent() {
     db.kill9().unwrap();
     let body = wait_health(admin, 503, "cluster last reached", &agent);
     assert!(body.contains(&db_addr.to_string()), "{body}");
-    let (_, m) = http_get(admin, "/metrics");
+    let (_, m) = http_get(admin, "/metrics").unwrap();
     assert_eq!(sample(&m, "lambda_agent_cluster_reachable"), Some(0.0));
     db.restart().unwrap();
     wait_for_port(db_addr, Duration::from_secs(60)).unwrap();

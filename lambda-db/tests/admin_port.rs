@@ -5,55 +5,18 @@
 //! again once they are back.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lambda_proto::kv::v1 as pb;
 use lambda_proto::kv::v1::kv_client::KvClient;
 use lambda_testkit::cluster::{ClusterSpec, LocalCluster};
-use lambda_testkit::{free_addr, spawn_db_node};
-
-/// `GET path` over HTTP/1.1; the status code and the body.
-fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    let code = out
-        .get(9..12)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {out:?}")))?;
-    let body = out
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    Ok((code, body))
-}
+use lambda_testkit::{free_addr, http_get, spawn_db_node};
 
 /// The admin address a node wrote to its data directory.
 fn admin_addr(data_dir: &Path) -> SocketAddr {
-    let file = data_dir.join("admin.addr");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(addr) = std::fs::read_to_string(&file)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-        {
-            return addr;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never written",
-            file.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    lambda_testkit::read_addr_file(&data_dir.join("admin.addr")).unwrap()
 }
 
 /// The value of the sample `series` (name with its labels, exactly as

@@ -11,10 +11,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use lambda_proto::agent::v1 as apb;
 use lambda_proto::agent::v1::agent_client::AgentClient;
@@ -29,35 +27,9 @@ fn deploy_dir() -> PathBuf {
 }
 
 fn http_get(addr: SocketAddr, path: &str) -> String {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    assert!(out.starts_with("HTTP/1.1 200"), "{path}: {out}");
-    out.split_once("\r\n\r\n").unwrap().1.to_string()
-}
-
-fn read_addr(file: &Path) -> SocketAddr {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(a) = std::fs::read_to_string(file)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-        {
-            return a;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never written",
-            file.display()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (code, body) = lambda_testkit::http_get(addr, path).unwrap();
+    assert_eq!(code, 200, "{path}: {body}");
+    body
 }
 
 /// Names of the samples in a Prometheus text scrape.
@@ -205,11 +177,17 @@ async fn the_grafana_dashboard_names_only_real_metrics() {
     let cluster = LocalCluster::start(&dir.path().join("db"), &spec).unwrap();
     let node = &cluster.nodes[0];
     db_traffic(node.addr).await;
-    let db_scrape = http_get(read_addr(&node.data_dir.join("admin.addr")), "/metrics");
+    let db_scrape = http_get(
+        lambda_testkit::read_addr_file(&node.data_dir.join("admin.addr")).unwrap(),
+        "/metrics",
+    );
 
     let (agent, agent_addr) = spawn_agent(&dir.path().join("agent"), node.addr);
     agent_traffic(agent_addr).await;
-    let agent_scrape = http_get(read_addr(&dir.path().join("agent/admin.addr")), "/metrics");
+    let agent_scrape = http_get(
+        lambda_testkit::read_addr_file(&dir.path().join("agent/admin.addr")).unwrap(),
+        "/metrics",
+    );
 
     let spec = ChainSpec {
         validators: 1,
@@ -219,7 +197,7 @@ async fn the_grafana_dashboard_names_only_real_metrics() {
     let chain = LocalChain::start(&dir.path().join("chain"), &spec).unwrap();
     chain_transfer(&chain);
     let chain_scrape = http_get(
-        read_addr(&chain.validators[0].home.join("data/admin.addr")),
+        lambda_testkit::read_addr_file(&chain.validators[0].home.join("data/admin.addr")).unwrap(),
         "/metrics",
     );
 

@@ -246,3 +246,44 @@ pub fn spawn_agent(
         .with_context(|| format!("agent log:\n{}", p.log()))?;
     Ok((p, listen))
 }
+
+/// `GET path` over HTTP/1.1 (blocking, 2 s to connect, 5 s to read): the
+/// status code and the body. For the daemons' admin ports.
+pub fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    let code = out
+        .get(9..12)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP answer: {out:?}")))?;
+    let body = out
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    Ok((code, body))
+}
+
+/// The address a daemon wrote to `file` (e.g. `<data_dir>/admin.addr`),
+/// waiting up to 30 s for it to appear.
+pub fn read_addr_file(file: &std::path::Path) -> Result<SocketAddr> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(a) = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+        {
+            return Ok(a);
+        }
+        if Instant::now() >= deadline {
+            bail!("{} never written", file.display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
